@@ -1,0 +1,277 @@
+"""Exposure bookkeeping: camera limits, Eq. 5 EMA, Eq. 6 shutter/gain split, sanitising.
+
+Paper 000:
+
+* Eq. 5 (Section 4.3): ``log e_t = mu log e_{t-1} + (1 - mu) log(e_{t-1} u_t)``, i.e.
+  ``e_t = e_{t-1} * u_t ** (1 - mu)`` with ``mu = 0.9``. ``e_{t-1}`` is the effective
+  exposure of the frame the adjustment ``u_t`` was computed from.
+* Eq. 6 (Section 4.4): ``K = max(1, e / T_max)``, ``t = e / K`` (longest exposure time
+  first because it maximises SNR; gain only beyond ``T_max``), ``T_max = 15 ms``.
+
+Effective exposure ``e = K * t`` is in seconds (docs/design.md).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, List, Mapping, Optional, Tuple, Union
+
+from .sensor import default_config_dir
+
+__all__ = [
+    "CameraLimits",
+    "CameraConfig",
+    "split_exposure",
+    "ema_log_exposure",
+    "sanitize_command",
+    "ACTUATION_LATENCY_RANGE",
+]
+
+DEFAULT_CAMERA_YAML = "camera.yaml"
+ACTUATION_LATENCY_RANGE = (0, 5)
+# Anything beyond this is treated as garbage, not as "very long" (sanitize_command).
+_ABSURD_EXPOSURE_S = 1.0e3
+_ABSURD_GAIN = 1.0e6
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _load_yaml(path: Optional[Union[str, Path]]) -> Mapping[str, Any]:
+    import yaml
+
+    p = Path(path) if path is not None else default_config_dir() / DEFAULT_CAMERA_YAML
+    with open(p, "r", encoding="utf-8") as fh:
+        data = yaml.safe_load(fh) or {}
+    if not isinstance(data, Mapping):
+        raise ValueError(f"{p}: expected a mapping at top level")
+    return data
+
+
+@dataclass(frozen=True)
+class CameraLimits:
+    """Hard limits of the camera's exposure time (s) and analog gain (linear K)."""
+
+    min_exposure_time_s: float = 1.0e-5
+    max_exposure_time_s: float = 0.015
+    min_analog_gain: float = 1.0
+    max_analog_gain: float = 15.85
+
+    def __post_init__(self) -> None:
+        problems = []
+        for name in ("min_exposure_time_s", "max_exposure_time_s", "min_analog_gain", "max_analog_gain"):
+            v = getattr(self, name)
+            if not (_is_num(v) and math.isfinite(v) and v > 0):
+                problems.append(f"{name}={v!r} must be a finite number > 0")
+        if not problems:
+            if self.min_exposure_time_s > self.max_exposure_time_s:
+                problems.append(
+                    f"min_exposure_time_s={self.min_exposure_time_s} > "
+                    f"max_exposure_time_s={self.max_exposure_time_s}"
+                )
+            if self.min_analog_gain > self.max_analog_gain:
+                problems.append(
+                    f"min_analog_gain={self.min_analog_gain} > max_analog_gain={self.max_analog_gain}"
+                )
+            if self.min_analog_gain < 1.0:
+                problems.append(
+                    f"min_analog_gain={self.min_analog_gain} < 1 (K = 1 is ISO 100, the lowest "
+                    "analog gain of the sensor model)"
+                )
+        if problems:
+            raise ValueError("invalid CameraLimits: " + "; ".join(problems))
+
+    @property
+    def min_effective_exposure_s(self) -> float:
+        return self.min_exposure_time_s * self.min_analog_gain
+
+    @property
+    def max_effective_exposure_s(self) -> float:
+        return self.max_exposure_time_s * self.max_analog_gain
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "CameraLimits":
+        if "limits" in d and isinstance(d["limits"], Mapping):
+            d = d["limits"]
+        known = ("min_exposure_time_s", "max_exposure_time_s", "min_analog_gain", "max_analog_gain")
+        unknown = sorted(set(d) - set(known))
+        if unknown:
+            raise ValueError(f"unknown camera limit(s) {unknown}; expected some of {list(known)}")
+        try:
+            kw = {k: float(v) for k, v in d.items()}
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"camera limits must be numbers: {dict(d)!r}") from exc
+        return cls(**kw)
+
+    @classmethod
+    def from_yaml(cls, path: Optional[Union[str, Path]] = None) -> "CameraLimits":
+        """Read the ``limits:`` section of ``config/camera.yaml`` (or ``path``)."""
+        return cls.from_dict(_load_yaml(path).get("limits", {}))
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    """Everything in ``config/camera.yaml``: limits plus stream settings."""
+
+    limits: CameraLimits = field(default_factory=CameraLimits)
+    frame_rate_hz: float = 30.0
+    actuation_latency_frames: int = 2
+    initial_exposure_time_s: float = 0.005
+    initial_analog_gain: float = 1.0
+    t_max_s: float = 0.015
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not (_is_num(self.frame_rate_hz) and math.isfinite(self.frame_rate_hz) and self.frame_rate_hz > 0):
+            problems.append(f"frame_rate_hz={self.frame_rate_hz!r} must be > 0")
+        elif self.limits.max_exposure_time_s > 1.0 / self.frame_rate_hz:
+            problems.append(
+                f"max_exposure_time_s={self.limits.max_exposure_time_s} exceeds the frame period "
+                f"1/frame_rate_hz={1.0 / self.frame_rate_hz:.6f} s"
+            )
+        lo, hi = ACTUATION_LATENCY_RANGE
+        lat = self.actuation_latency_frames
+        if not (isinstance(lat, int) and not isinstance(lat, bool) and lo <= lat <= hi):
+            problems.append(f"actuation_latency_frames={lat!r} must be an integer in [{lo}, {hi}]")
+        if not (_is_num(self.t_max_s) and math.isfinite(self.t_max_s) and self.t_max_s > 0):
+            problems.append(f"t_max_s={self.t_max_s!r} must be > 0")
+        lim = self.limits
+        t0, k0 = self.initial_exposure_time_s, self.initial_analog_gain
+        if not (_is_num(t0) and lim.min_exposure_time_s <= t0 <= lim.max_exposure_time_s):
+            problems.append(
+                f"initial_exposure_time_s={t0!r} outside [{lim.min_exposure_time_s}, {lim.max_exposure_time_s}]"
+            )
+        if not (_is_num(k0) and lim.min_analog_gain <= k0 <= lim.max_analog_gain):
+            problems.append(
+                f"initial_analog_gain={k0!r} outside [{lim.min_analog_gain}, {lim.max_analog_gain}]"
+            )
+        if problems:
+            raise ValueError("invalid camera config: " + "; ".join(problems))
+
+    @property
+    def initial_effective_exposure_s(self) -> float:
+        return self.initial_exposure_time_s * self.initial_analog_gain
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "CameraConfig":
+        """``camera:`` keys other than this class's fields belong to the ROS nodes (e.g.
+        ``frame_id``) and are ignored here; the ``limits:`` section is checked strictly."""
+        cam = dict(d.get("camera", {}) or {})
+        known = {"frame_rate_hz", "actuation_latency_frames", "initial_exposure_time_s",
+                 "initial_analog_gain", "t_max_s"}
+        kw: dict = {}
+        for k, v in cam.items():
+            if k not in known:
+                continue
+            if k == "actuation_latency_frames":
+                if not _is_num(v) or float(v) != int(v):
+                    raise ValueError(f"actuation_latency_frames={v!r} must be an integer")
+                kw[k] = int(v)
+            else:
+                kw[k] = float(v)
+        return cls(limits=CameraLimits.from_dict(d.get("limits", {}) or {}), **kw)
+
+    @classmethod
+    def from_yaml(cls, path: Optional[Union[str, Path]] = None) -> "CameraConfig":
+        return cls.from_dict(_load_yaml(path))
+
+
+def split_exposure(
+    effective_exposure_s: float, t_max_s: float, limits: CameraLimits
+) -> Tuple[float, float, bool]:
+    """Eq. 6: ``K = max(K_min, e / T), t = e / K``, then clamp to the limits.
+
+    ``T = min(t_max_s, limits.max_exposure_time_s)`` (so a ``t_max_s`` beyond what the
+    camera allows hands over to gain instead of being clipped). With ``K_min = 1`` this is
+    exactly the paper's ``K = max(1, e / T_max)``.
+
+    Returns ``(exposure_time_s, analog_gain, clamped)``; ``clamped`` is True when the
+    requested effective exposure could not be realised within the limits (or was not a
+    finite positive number, in which case the shortest exposure at minimum gain is used).
+    """
+    if not (_is_num(t_max_s) and math.isfinite(t_max_s) and t_max_s > 0):
+        raise ValueError(f"t_max_s={t_max_s!r} must be a finite number > 0")
+    e = float(effective_exposure_s)
+    if not (math.isfinite(e) and e > 0):
+        if e == math.inf:
+            return limits.max_exposure_time_s, limits.max_analog_gain, True
+        return limits.min_exposure_time_s, limits.min_analog_gain, True
+    t_cap = min(t_max_s, limits.max_exposure_time_s)
+    k = max(limits.min_analog_gain, e / t_cap)
+    t = e / k
+    k_c = min(max(k, limits.min_analog_gain), limits.max_analog_gain)
+    t_c = min(max(t, limits.min_exposure_time_s), limits.max_exposure_time_s)
+    if k_c != k:  # gain saturated: give the remainder back to the exposure time
+        t_c = min(max(e / k_c, limits.min_exposure_time_s), limits.max_exposure_time_s)
+    clamped = not math.isclose(t_c * k_c, e, rel_tol=1e-9)
+    return t_c, k_c, clamped
+
+
+def ema_log_exposure(previous_effective_exposure_s, adjustment_factor, mu: float = 0.9):
+    """Eq. 5: ``e_t = e_{t-1} * u_t ** (1 - mu)`` (EMA of log exposure).
+
+    Works on python floats, numpy arrays and torch tensors (differentiable). Python floats
+    are validated: ``e_{t-1} > 0``, ``u > 0`` finite, ``0 <= mu <= 1``.
+    """
+    if not (_is_num(mu) and 0.0 <= mu <= 1.0):
+        raise ValueError(f"mu={mu!r} must be in [0, 1]")
+    if _is_num(previous_effective_exposure_s) and not (
+        math.isfinite(previous_effective_exposure_s) and previous_effective_exposure_s > 0
+    ):
+        raise ValueError(f"previous_effective_exposure_s={previous_effective_exposure_s!r} must be finite > 0")
+    if _is_num(adjustment_factor) and not (math.isfinite(adjustment_factor) and adjustment_factor > 0):
+        raise ValueError(f"adjustment_factor={adjustment_factor!r} must be finite > 0")
+    return previous_effective_exposure_s * adjustment_factor ** (1.0 - mu)
+
+
+def sanitize_command(
+    exposure_time_s: Any,
+    analog_gain: Any,
+    limits: CameraLimits,
+    fallback_exposure_time_s: Optional[float] = None,
+    fallback_analog_gain: Optional[float] = None,
+) -> Tuple[float, float, List[str]]:
+    """Turn any requested (t, K) into values the camera accepts, and say what was wrong.
+
+    * not a number / NaN / absurd (t > 1000 s, K > 1e6) -> fallback (default: the
+      shortest exposure time and the minimum gain, the safe "don't blind anything" choice)
+    * +inf or above the maximum -> maximum; zero, negative or below the minimum -> minimum
+
+    Returns ``(t, K, problems)`` with ``problems`` empty when the input was already valid.
+    """
+    problems: List[str] = []
+
+    def fix(v: Any, name: str, lo: float, hi: float, absurd: float, fallback: Optional[float]) -> float:
+        fb = lo if fallback is None else min(max(float(fallback), lo), hi)
+        try:
+            x = float(v)
+        except (TypeError, ValueError):
+            problems.append(f"{name}={v!r} is not a number; using {fb:g}")
+            return fb
+        if math.isnan(x):
+            problems.append(f"{name}=nan; using {fb:g}")
+            return fb
+        if x == math.inf:
+            problems.append(f"{name}=inf; using the maximum {hi:g}")
+            return hi
+        if x == -math.inf or x <= 0:
+            problems.append(f"{name}={x:g} is not positive; using the minimum {lo:g}")
+            return lo
+        if x > absurd:
+            problems.append(f"{name}={x:g} is absurdly large; using {fb:g}")
+            return fb
+        if x > hi:
+            problems.append(f"{name}={x:g} above the maximum {hi:g}; clamped")
+            return hi
+        if x < lo:
+            problems.append(f"{name}={x:g} below the minimum {lo:g}; clamped")
+            return lo
+        return x
+
+    t = fix(exposure_time_s, "exposure_time_s", limits.min_exposure_time_s,
+            limits.max_exposure_time_s, _ABSURD_EXPOSURE_S, fallback_exposure_time_s)
+    k = fix(analog_gain, "analog_gain", limits.min_analog_gain, limits.max_analog_gain,
+            _ABSURD_GAIN, fallback_analog_gain)
+    return t, k, problems

@@ -1,0 +1,204 @@
+"""Every node parameter declared once: type, range, read-only flag, description, default.
+
+Defaults come from the YAML files in ``config/`` (one file per concern); ranges and meaning live
+here. The ROS layer (``neural_ae_ros.ros.params``) turns a spec into ``ParameterDescriptor``s
+and an on-set callback that refuses bad values with a reason; the command line and the tests
+use the same specs through :func:`validate`. No rclpy import here.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import yaml
+
+from .sensor import default_config_dir
+
+__all__ = ["ParamSpec", "NODE_PARAMETERS", "load_config", "node_defaults", "validate", "AE_METHODS"]
+
+#: Method names as users type them (docs/design.md); learned ones arrive with later issues.
+AE_METHODS = ("average", "gradient")
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One declared parameter.
+
+    ``config`` is ``(file, section, key)`` in ``config/`` that holds the default; ``default`` is
+    used when ``config`` is None. ``low``/``high`` bound numbers (inclusive); ``choices`` bounds
+    strings; ``read_only`` parameters can only be set at start-up.
+    """
+
+    name: str
+    type: type
+    description: str
+    config: Optional[Tuple[str, str, str]] = None
+    default: Any = None
+    low: Optional[float] = None
+    high: Optional[float] = None
+    choices: Optional[Sequence[str]] = None
+    read_only: bool = False
+
+
+def _cam(key):
+    return ("camera.yaml", "camera", key)
+
+
+def _lim(key):
+    return ("camera.yaml", "limits", key)
+
+
+def _src(key):
+    return ("scene_source.yaml", "source", key)
+
+
+def _ae(key):
+    return ("ae.yaml", "ae", key)
+
+
+NODE_PARAMETERS: Dict[str, List[ParamSpec]] = {
+    "camera_bridge": [
+        ParamSpec("frame_rate_hz", float, "Frames per second produced (Hz).", _cam("frame_rate_hz"), low=1.0, high=120.0),
+        ParamSpec("actuation_latency_frames", int,
+                  "Frames between the frame a command was computed from and the first frame after it that "
+                  "uses it: a command from frame t is applied to frame t + 1 + latency.",
+                  _cam("actuation_latency_frames"), low=0, high=5),
+        ParamSpec("initial_exposure_time_s", float, "Exposure time before the first command (s).",
+                  _cam("initial_exposure_time_s"), low=1e-6, high=1.0),
+        ParamSpec("initial_analog_gain", float, "Analog gain K before the first command (1 = ISO 100).",
+                  _cam("initial_analog_gain"), low=1.0, high=1000.0),
+        ParamSpec("min_exposure_time_s", float, "Camera limit: shortest exposure time (s).",
+                  _lim("min_exposure_time_s"), low=1e-7, high=1.0, read_only=True),
+        ParamSpec("max_exposure_time_s", float, "Camera limit: longest exposure time (s).",
+                  _lim("max_exposure_time_s"), low=1e-6, high=1.0, read_only=True),
+        ParamSpec("min_analog_gain", float, "Camera limit: lowest analog gain K.", _lim("min_analog_gain"),
+                  low=1.0, high=1000.0, read_only=True),
+        ParamSpec("max_analog_gain", float, "Camera limit: highest analog gain K.", _lim("max_analog_gain"),
+                  low=1.0, high=1000.0, read_only=True),
+        ParamSpec("source", str, "Radiance source: 'drive' (built-in drive) or 'bag' (scene recording).",
+                  _src("source"), choices=("drive", "bag"), read_only=True),
+        ParamSpec("drive", str, "Built-in drive name (source 'drive').", _src("drive"), read_only=True),
+        ParamSpec("bag_path", str, "Scene recording to replay (source 'bag').", _src("bag_path"), read_only=True),
+        ParamSpec("seed", int, "Seed of the built-in drive.", _src("seed"), low=0, high=2**31 - 1, read_only=True),
+        ParamSpec("width", int, "Image width (pixels, even).", _src("width"), low=64, high=4096, read_only=True),
+        ParamSpec("height", int, "Image height (pixels, even).", _src("height"), low=64, high=4096, read_only=True),
+        ParamSpec("max_frames", int, "Stop after this many frames (0: run until shut down).", _src("max_frames"),
+                  low=0, high=10**9),
+        ParamSpec("simulate_noise", bool, "Simulate sensor noise (Eq. 1-2); off gives the noiseless mean.",
+                  _cam("simulate_noise")),
+        ParamSpec("frame_id", str, "frame_id of published images.", _cam("frame_id"), read_only=True),
+        ParamSpec("lockstep_timeout_s", float,
+                  "0: free-running like a real camera (a late command lands on a later frame). > 0: before "
+                  "capturing frame f, wait up to this long for the command from frame f - 1 - latency, so "
+                  "every command lands exactly on its frame (deterministic simulation and A/B runs).",
+                  _cam("lockstep_timeout_s"), low=0.0, high=10.0),
+        ParamSpec("wait_for_image_subscribers", int,
+                  "Hold the first frame until image_raw has this many subscribers (0: start at once).",
+                  _cam("wait_for_image_subscribers"), low=0, high=64, read_only=True),
+        ParamSpec("wait_for_exposure_subscribers", int,
+                  "Hold the first frame until exposure has this many subscribers (0: start at once).",
+                  _cam("wait_for_exposure_subscribers"), low=0, high=64, read_only=True),
+        ParamSpec("wait_timeout_s", float, "Longest wait for those subscribers before starting anyway (s).",
+                  _cam("wait_timeout_s"), low=0.0, high=600.0, read_only=True),
+    ],
+    "histogram_node": [
+        ParamSpec("grid_sizes", str, "Tile grids of the histogram stack, comma separated (paper 000: 1,3,7).",
+                  ("histograms.yaml", "histograms", "grid_sizes"), read_only=True),
+        ParamSpec("num_bins", int, "Bins per histogram (paper 000: 256).", ("histograms.yaml", "histograms", "num_bins"),
+                  low=256, high=256, read_only=True),
+    ],
+    "ae_controller": [
+        ParamSpec("method", str, "AE method.", _ae("method"), choices=AE_METHODS),
+        ParamSpec("ema_mu", float, "Eq. 5 smoothing of log exposure (0: no smoothing).", _ae("ema_mu"), low=0.0, high=0.99),
+        ParamSpec("t_max_s", float, "Eq. 6 longest exposure time before gain is raised (s).", _ae("t_max_s"),
+                  low=1e-5, high=0.1),
+        ParamSpec("target_level_fraction", float,
+                  "Average AE target: mean raw level above black as a fraction of the signal range (paper: 0.5).",
+                  _ae("target_level_fraction"), low=0.05, high=0.95),
+        ParamSpec("gradient_lambda", float, "Shim et al. 2018 lambda (gradient metric).", _ae("gradient_lambda"),
+                  low=1.0, high=1e5),
+        ParamSpec("gradient_delta", float, "Shim et al. 2018 delta: gradient activation threshold.", _ae("gradient_delta"),
+                  low=0.0, high=1.0),
+        ParamSpec("gradient_kp", float, "Shim et al. 2018 proportional gain Kp.", _ae("gradient_kp"), low=0.01, high=2.0),
+        ParamSpec("min_exposure_time_s", float, "Camera limit: shortest exposure time (s).",
+                  _lim("min_exposure_time_s"), low=1e-7, high=1.0, read_only=True),
+        ParamSpec("max_exposure_time_s", float, "Camera limit: longest exposure time (s).",
+                  _lim("max_exposure_time_s"), low=1e-6, high=1.0, read_only=True),
+        ParamSpec("min_analog_gain", float, "Camera limit: lowest analog gain K.", _lim("min_analog_gain"),
+                  low=1.0, high=1000.0, read_only=True),
+        ParamSpec("max_analog_gain", float, "Camera limit: highest analog gain K.", _lim("max_analog_gain"),
+                  low=1.0, high=1000.0, read_only=True),
+    ],
+}
+
+
+def load_config(file_name: str, config_dir: Optional[Path] = None) -> Mapping[str, Any]:
+    """Parsed YAML file ``config/<file_name>``; errors name the file."""
+    path = Path(config_dir or default_config_dir()) / file_name
+    try:
+        with open(path, "r", encoding="utf-8") as fh:
+            data = yaml.safe_load(fh) or {}
+    except OSError as exc:
+        raise FileNotFoundError(f"config file {path} cannot be read: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise ValueError(f"config file {path} is not valid YAML: {exc}") from exc
+    if not isinstance(data, Mapping):
+        raise ValueError(f"config file {path}: expected a mapping at top level")
+    return data
+
+
+def node_defaults(node: str, config_dir: Optional[Path] = None) -> Dict[str, Any]:
+    """Default value of every parameter of ``node``, read from ``config/``."""
+    cache: Dict[str, Mapping[str, Any]] = {}
+    out: Dict[str, Any] = {}
+    for spec in NODE_PARAMETERS[node]:
+        if spec.config is None:
+            out[spec.name] = spec.default
+            continue
+        file_name, section, key = spec.config
+        if file_name not in cache:
+            cache[file_name] = load_config(file_name, config_dir)
+        try:
+            value = cache[file_name][section][key]
+        except (KeyError, TypeError) as exc:
+            raise KeyError(f"config/{file_name}: missing '{section}.{key}' (default of {node}.{spec.name})") from exc
+        out[spec.name] = _coerce(spec, value)
+        reason = validate(spec, out[spec.name])
+        if reason:
+            raise ValueError(f"config/{file_name} '{section}.{key}': {reason}")
+    return out
+
+
+def _coerce(spec: ParamSpec, value: Any) -> Any:
+    if spec.type is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if spec.type is str and value is None:
+        return ""
+    return value
+
+
+def validate(spec: ParamSpec, value: Any) -> Optional[str]:
+    """None if ``value`` is acceptable for ``spec``, else the reason it is refused."""
+    if spec.type is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"{spec.name} must be a number, got {value!r}"
+        if not math.isfinite(float(value)):
+            return f"{spec.name} must be finite, got {value!r}"
+    elif spec.type is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            return f"{spec.name} must be an integer, got {value!r}"
+    elif not isinstance(value, spec.type):
+        return f"{spec.name} must be {spec.type.__name__}, got {value!r}"
+    if spec.low is not None and value < spec.low:
+        return f"{spec.name}={value} is below its minimum {spec.low}"
+    if spec.high is not None and value > spec.high:
+        return f"{spec.name}={value} is above its maximum {spec.high}"
+    if spec.choices is not None and value not in spec.choices:
+        return f"{spec.name}={value!r} is not one of {', '.join(spec.choices)}"
+    return None
+
+
+def spec_by_name(node: str) -> Dict[str, ParamSpec]:
+    return {s.name: s for s in NODE_PARAMETERS[node]}

@@ -1,0 +1,86 @@
+"""histogram_node: raw frame in, the 59 x 256 histogram stack of paper 000 Section 4.1 out.
+
+A malformed image (wrong encoding, size/step mismatch, truncated data) is dropped with a log
+line that says what was wrong; the node keeps running.
+"""
+from __future__ import annotations
+
+import array
+import sys
+
+import numpy as np
+import rclpy
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from sensor_msgs.msg import Image
+
+from neural_ae_ros.msg import AppliedExposure, HistogramStack
+
+from ..histograms import histogram_stack
+from ..sensor import SensorParams
+from . import topics
+from .convert import MessageFormatError, image_to_raw, stamp_key
+from .dds import configure_middleware
+from .params import DeclaredParameters
+
+
+class HistogramNode(Node):
+    def __init__(self, **node_kwargs) -> None:
+        super().__init__("histogram_node", **node_kwargs)
+        self.params = DeclaredParameters(self, "histogram_node")
+        grids = tuple(int(g) for g in self.params["grid_sizes"].split(","))
+        if grids != (1, 3, 7):
+            raise ValueError(f"grid_sizes {grids}: only the paper's 1,3,7 stack is implemented")
+        self.grid_sizes = list(grids)
+        self.white_level_dn = int(SensorParams.from_yaml().white_level_dn)
+        self.pub = self.create_publisher(HistogramStack, topics.HISTOGRAMS, topics.RECORD_QOS)
+        # frame index comes with the applied exposure of the same stamp
+        self._frame_index_by_stamp = {}
+        self.create_subscription(AppliedExposure, topics.APPLIED_EXPOSURE, self._on_exposure, topics.RECORD_QOS)
+        self.create_subscription(Image, topics.IMAGE_RAW, self._on_image, topics.IMAGE_QOS)
+        self.dropped = 0
+
+    def _on_exposure(self, msg: AppliedExposure) -> None:
+        self._frame_index_by_stamp[stamp_key(msg.header)] = int(msg.frame_index)
+        if len(self._frame_index_by_stamp) > 200:
+            for key in sorted(self._frame_index_by_stamp)[:100]:
+                del self._frame_index_by_stamp[key]
+
+    def _on_image(self, msg: Image) -> None:
+        try:
+            raw = image_to_raw(msg, self.resolve_topic_name(topics.IMAGE_RAW))
+        except MessageFormatError as exc:
+            self.dropped += 1
+            self.get_logger().error(f"dropped frame: {exc}")
+            return
+        hist, mean = histogram_stack(raw, self.white_level_dn, return_mean=True)
+        out = HistogramStack()
+        out.header = msg.header
+        out.frame_index = self._frame_index_by_stamp.get(stamp_key(msg.header), 0)
+        out.grid_sizes = self.grid_sizes
+        out.num_regions, out.num_bins = int(hist.shape[0]), int(hist.shape[1])
+        out.white_level_dn = self.white_level_dn
+        out.counts = uint32_array(hist)
+        out.mean_level_dn = float(mean)
+        self.pub.publish(out)
+
+
+def uint32_array(values: np.ndarray) -> array.array:
+    """numpy -> array.array('I') for a uint32[] field (fast; assigning numpy directly is slow)."""
+    out = array.array("I")
+    out.frombytes(np.ascontiguousarray(values, dtype=np.uint32).tobytes())
+    return out
+
+
+def main(args=None) -> int:
+    configure_middleware()
+    try:
+        with rclpy.init(args=args if args is not None else sys.argv):
+            rclpy.spin(HistogramNode())
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

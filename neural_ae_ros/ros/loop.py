@@ -1,0 +1,194 @@
+"""Run the closed exposure loop as separate processes over DDS and record it.
+
+camera_bridge, histogram_node and ae_controller each run in their own process (real rclpy,
+Fast DDS over shared memory); this process records ``exposure`` (AppliedExposure) and
+``exposure_command`` and scores the run (:mod:`neural_ae_ros.loop_metrics`).
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+
+from neural_ae_ros.msg import AppliedExposure, ExposureCommand
+
+from ..loop_metrics import TraceRow, oscillation, step_events
+from ..parameters import node_defaults
+from ..sensor import SensorParams
+from ..sources import open_source
+from . import topics
+from .dds import configure_middleware
+
+
+class LoopRecorder(Node):
+    def __init__(self, namespace: str = "") -> None:
+        super().__init__("loop_recorder", namespace=namespace or None)
+        self.applied: Dict[int, AppliedExposure] = {}
+        self.commands: List[ExposureCommand] = []
+        self.create_subscription(AppliedExposure, topics.APPLIED_EXPOSURE, self._on_applied, topics.RECORD_QOS)
+        self.create_subscription(ExposureCommand, topics.EXPOSURE_COMMAND, self.commands.append, topics.RECORD_QOS)
+        self.first_receipt: Optional[float] = None
+        self.last_receipt: Optional[float] = None
+
+    def _on_applied(self, msg: AppliedExposure) -> None:
+        now = time.monotonic()
+        self.first_receipt = self.first_receipt or now
+        self.last_receipt = now
+        self.applied[int(msg.frame_index)] = msg
+
+
+def free_domain_id() -> int:
+    """A ROS_DOMAIN_ID for this run: the environment's, else a random one in 1..100."""
+    env = os.environ.get("ROS_DOMAIN_ID")
+    return int(env) if env else random.randint(1, 100)
+
+
+def _node_command(module: str, params: Dict[str, object], namespace: str = "") -> List[str]:
+    cmd = [sys.executable, "-m", f"neural_ae_ros.ros.{module}", "--ros-args"]
+    if namespace:
+        cmd += ["-r", f"__ns:=/{namespace.strip('/')}"]
+    for key, value in params.items():
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        cmd += ["-p", f"{key}:={value}"]
+    return cmd
+
+
+def run_loop(method: str = "average", frames: int = 300, latency: Optional[int] = None,
+             width: Optional[int] = None, height: Optional[int] = None, fps: Optional[float] = None,
+             drive: Optional[str] = None, seed: Optional[int] = None, log_dir: Optional[Path] = None,
+             timeout_s: Optional[float] = None, extra_ae_params: Optional[Dict] = None,
+             progress: bool = True, lockstep_timeout_s: float = 1.0) -> Dict:
+    """Run the three-node loop for ``frames`` frames; returns the result record (see cli)."""
+    configure_middleware()
+    cam = node_defaults("camera_bridge")
+    ae_defaults = node_defaults("ae_controller")
+    latency = cam["actuation_latency_frames"] if latency is None else int(latency)
+    width = width or cam["width"]
+    height = height or cam["height"]
+    fps = fps or cam["frame_rate_hz"]
+    drive = drive or cam["drive"]
+    seed = cam["seed"] if seed is None else int(seed)
+    needs_raw = method == "gradient"
+    cam_params = {"max_frames": frames, "actuation_latency_frames": latency, "width": width, "height": height,
+                  "frame_rate_hz": float(fps), "drive": drive, "seed": seed, "source": "drive",
+                  "wait_for_image_subscribers": 2 if needs_raw else 1,
+                  "wait_for_exposure_subscribers": 3, "lockstep_timeout_s": lockstep_timeout_s}
+    ae_params = {"method": method, **(extra_ae_params or {})}
+    domain = free_domain_id()
+    env = dict(os.environ, ROS_DOMAIN_ID=str(domain), PYTHONUNBUFFERED="1")
+    os.environ["ROS_DOMAIN_ID"] = str(domain)
+    log_dir = Path(log_dir or tempfile.mkdtemp(prefix="neural_ae_loop_"))
+    log_dir.mkdir(parents=True, exist_ok=True)
+
+    source = open_source("drive", drive, "", seed, width, height, fps)
+    events = [e for e in source.events if e.frame_index < frames]
+    sensor = SensorParams.from_yaml()
+
+    procs = []
+    result: Dict = {}
+    rclpy.init()
+    try:
+        recorder = LoopRecorder()
+        executor = SingleThreadedExecutor()
+        executor.add_node(recorder)
+        for module, params in (("ae_controller", ae_params), ("histogram_node", {}), ("camera_bridge", cam_params)):
+            log = open(log_dir / f"{module}.log", "w")
+            procs.append((module, subprocess.Popen(_node_command(module, params), env=env, stdout=log,
+                                                   stderr=subprocess.STDOUT, start_new_session=True), log))
+        deadline = time.monotonic() + (timeout_s or (60.0 + 3.0 * frames / fps))
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=frames, desc=f"loop {method}", unit="frame", leave=False, mininterval=1.0)
+        while time.monotonic() < deadline and len(recorder.applied) < frames:
+            executor.spin_once(timeout_sec=0.1)
+            if bar is not None:
+                bar.update(len(recorder.applied) - bar.n)
+            dead = [(m, p.returncode) for m, p, _ in procs if p.poll() is not None]
+            if dead:
+                raise RuntimeError(f"node process ended early: {dead}; logs in {log_dir}")
+        # collect the commands of the last frames
+        end = time.monotonic() + 0.5
+        while time.monotonic() < end:
+            executor.spin_once(timeout_sec=0.05)
+        if bar is not None:
+            bar.close()
+        result = _score(recorder, frames, method, latency, fps, events, ae_defaults, sensor, width, height, drive,
+                        seed, domain)
+        result["logs"] = str(log_dir)
+        executor.shutdown()
+        recorder.destroy_node()
+    finally:
+        for module, p, log in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)
+        for module, p, log in procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+            log.close()
+        if rclpy.ok():
+            rclpy.shutdown()
+    return result
+
+
+def _score(recorder: LoopRecorder, frames: int, method: str, latency: int, fps: float, events,
+           ae_defaults: Dict, sensor: SensorParams, width: int, height: int, drive: str, seed: int,
+           domain: int) -> Dict:
+    applied = recorder.applied
+    trace = [TraceRow(i, m.exposure_time_s, m.analog_gain, float(m.mean_level_dn), bool(m.from_command),
+                      int(m.command_source_frame_index)) for i, m in sorted(applied.items())]
+    with_command = [r for r in trace if r.from_command and r.command_source_frame_index < r.frame_index]
+    lags = [r.frame_index - r.command_source_frame_index for r in with_command
+            if r.frame_index == 0 or applied.get(r.frame_index - 1) is None
+            or applied[r.frame_index - 1].command_source_frame_index != r.command_source_frame_index]
+    if method == "average":
+        target = sensor.black_level_dn + ae_defaults["target_level_fraction"] * (sensor.white_level_dn - sensor.black_level_dn)
+    else:
+        target = None
+    stamps = sorted(m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 for m in applied.values())
+    measured_fps = (len(stamps) - 1) / (stamps[-1] - stamps[0]) if len(stamps) > 1 and stamps[-1] > stamps[0] else 0.0
+    return {
+        "method": method,
+        "drive": drive,
+        "seed": seed,
+        "width": width,
+        "height": height,
+        "frames_requested": frames,
+        "frames_published": len(applied),
+        "frames_lost": (max(applied) + 1 - len(applied)) if applied else 0,
+        "frames_with_command": len(with_command),
+        "commands_received": len(recorder.commands),
+        "actuation_latency_frames": latency,
+        "command_to_frame_lag": sorted(set(lags)),
+        "fps": measured_fps,
+        "target_fps": fps,
+        "ros_domain_id": domain,
+        "exposure_trace": [{"index": r.frame_index, "exposure_time_s": r.exposure_time_s,
+                            "gain": r.analog_gain, "mean_raw_level_dn": r.mean_level_dn,
+                            "from_command": r.from_command,
+                            "command_source_frame_index": r.command_source_frame_index} for r in trace],
+        "step_events": step_events(trace, events, target, sensor.black_level_dn),
+        "oscillation": oscillation(trace, [e.frame_index for e in events]),
+    }
+
+
+def write_json(result: Dict, path: Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1))

@@ -1,0 +1,19 @@
+"""Topic names (relative, so a namespace separates pipelines A and B) and QoS, in one place."""
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+IMAGE_RAW = "image_raw"              # sensor_msgs/Image, bayer_rggb16 (12-bit data)
+APPLIED_EXPOSURE = "exposure"        # neural_ae_ros/AppliedExposure, same stamp as image_raw
+EXPOSURE_COMMAND = "exposure_command"  # neural_ae_ros/ExposureCommand
+HISTOGRAMS = "histograms"            # neural_ae_ros/HistogramStack
+IMAGE_RGB = "image_rgb"              # sensor_msgs/Image, rgb8
+DETECTIONS = "detections"            # vision_msgs/Detection2DArray
+FEATURES = "features"                # detector stage-2 features (semantic AE branch)
+DIAGNOSTICS = "diagnostics"          # diagnostic_msgs/DiagnosticArray
+SCENE_BOXES = "scene_boxes"          # vision_msgs/Detection2DArray, ground truth of the source
+
+#: Images: reliable over shared memory loses nothing at 30-60 fps (README, "Transport");
+#: a short queue keeps latency bounded when a consumer is slow.
+IMAGE_QOS = QoSProfile(depth=3, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
+#: Small per-frame records (exposure, histograms, commands): reliable, deeper queue.
+RECORD_QOS = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST,
+                        durability=DurabilityPolicy.VOLATILE)

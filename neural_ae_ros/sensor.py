@@ -1,0 +1,440 @@
+"""Single-shot LDR sensor model (paper 000, Section 3, Eq. 1-3) and photon-transfer figures.
+
+Image formation, per photosite (units: docs/design.md)::
+
+    y_e      = min(y_p(phi * t) + y_d(mu_d * t), M_well)            Eq. 1 (the paper prints
+                                                                    max; clipping at the
+                                                                    full well is meant)
+    I_sensor = q(g * (y_e + n_pre) + n_post + black_level)          Eq. 2, g = K * g1
+    q(x)     = min(floor(x + 0.5), M_white), clamped at 0            Eq. 3
+
+* ``phi`` is the radiance in photo-electrons per second (``radiance_e_per_s``), ``t`` the
+  exposure time in seconds, ``K`` the analog gain (1 at ISO 100).
+* Shot noise (photons and dark current together) is Poisson. By default it is drawn with
+  the Gaussian approximation ``mean + sqrt(mean) * z`` (reparameterised, so the capture is
+  differentiable w.r.t. radiance, exposure time and gain); ``shot_noise='poisson'`` draws
+  exact Poisson counts with a straight-through gradient (slow: evaluation only).
+* ``n_pre`` (std ``read_noise_e``, electrons) and ``n_post`` (std ``post_noise_dn``, DN)
+  are zero-mean Gaussians; they are independent, so they are drawn as one Gaussian of std
+  ``sqrt((g * read_noise_e)^2 + post_noise_dn^2)`` DN.
+* The black level pedestal is added before quantisation (it is part of the recorded DN).
+* Quantisation uses a straight-through gradient for the floor (paper: "the gradient is
+  computed as if floor was replaced by the identity"); the clamps to ``[0, M_white]`` and
+  to the full well keep their true (zero) gradient where they are active.
+
+Analytic photon-transfer helpers (EMVA 1288 style, valid below saturation) give the mean,
+temporal variance, SNR and dynamic range the simulation must reproduce; the tests check
+the Monte-Carlo capture against them.
+"""
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, Mapping, Optional, Union
+
+import numpy as np
+import torch
+
+__all__ = [
+    "SensorParams",
+    "default_config_dir",
+    "bayer_sample_rggb",
+    "quantize_ste",
+    "capture",
+    "capture_numpy",
+    "saturation_dn",
+    "saturation_e",
+    "expected_mean_dn",
+    "expected_variance_dn",
+    "dark_noise_e",
+    "snr_db",
+    "dynamic_range_db",
+]
+
+PACKAGE_NAME = "neural_ae_ros"
+DEFAULT_SENSOR_YAML = "sensor_imx249.yaml"
+
+# Floor used under the square root of the shot-noise std so that its gradient stays
+# bounded for (nearly) black pixels; it adds at most 1e-3 e-^2 of variance.
+_SHOT_STD_EPS_E2 = 1e-3
+
+Number = Union[float, int]
+TensorLike = Union[torch.Tensor, Number]
+
+
+def default_config_dir() -> Path:
+    """The package's ``config`` directory.
+
+    Source checkout first (``<repo>/config`` next to the ``neural_ae_ros`` package), then
+    the installed ROS share directory when ``ament_index_python`` is importable.
+    """
+    local = Path(__file__).resolve().parent.parent / "config"
+    if local.is_dir():
+        return local
+    try:  # pragma: no cover - only in an installed ROS workspace
+        from ament_index_python.packages import get_package_share_directory
+
+        share = Path(get_package_share_directory(PACKAGE_NAME)) / "config"
+        if share.is_dir():
+            return share
+    except Exception:  # noqa: BLE001 - any failure means "not installed"
+        pass
+    return local
+
+
+@dataclass(frozen=True)
+class SensorParams:
+    """Constants of the Eq. 1-3 sensor model (defaults: Sony IMX249-like, see the YAML)."""
+
+    full_well_e: float = 32500.0  # M_well, e-
+    g1_dn_per_e: float = 0.12  # gain at ISO 100 (K = 1), DN/e-
+    dark_current_e_per_s: float = 5.0  # mu_d, e-/s
+    read_noise_e: float = 6.9  # std of n_pre, e-
+    post_noise_dn: float = 0.2  # std of n_post, DN
+    white_level_dn: int = 4095  # M_white, DN
+    black_level_dn: float = 64.0  # pedestal, DN
+    max_analog_gain: float = 15.85  # K_max (24 dB)
+    name: str = "imx249_like"
+
+    def __post_init__(self) -> None:
+        problems = []
+        for f in ("full_well_e", "g1_dn_per_e", "max_analog_gain"):
+            v = getattr(self, f)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+                problems.append(f"{f}={v!r} must be a finite number > 0")
+        for f in ("dark_current_e_per_s", "read_noise_e", "post_noise_dn", "black_level_dn"):
+            v = getattr(self, f)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
+                problems.append(f"{f}={v!r} must be a finite number >= 0")
+        wl = self.white_level_dn
+        if not (isinstance(wl, (int, np.integer)) and wl > 0):
+            problems.append(f"white_level_dn={wl!r} must be a positive integer")
+        elif not (0 <= self.black_level_dn < wl):
+            problems.append(
+                f"black_level_dn={self.black_level_dn!r} must lie in [0, white_level_dn={wl})"
+            )
+        if isinstance(self.max_analog_gain, (int, float)) and self.max_analog_gain < 1:
+            problems.append(f"max_analog_gain={self.max_analog_gain!r} must be >= 1")
+        if problems:
+            raise ValueError("invalid SensorParams: " + "; ".join(problems))
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "SensorParams":
+        """Build from a mapping (the ``sensor:`` section of the YAML, or the whole file)."""
+        if "sensor" in d and isinstance(d["sensor"], Mapping):
+            d = d["sensor"]
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown sensor parameter(s) {unknown}; expected some of {sorted(known)}")
+        kw: dict = {}
+        for k, v in d.items():
+            if k == "name":
+                kw[k] = str(v)
+            elif k == "white_level_dn":
+                if float(v) != int(v):
+                    raise ValueError(f"white_level_dn={v!r} must be an integer")
+                kw[k] = int(v)
+            else:
+                kw[k] = float(v)
+        return cls(**kw)
+
+    @classmethod
+    def from_yaml(cls, path: Optional[Union[str, Path]] = None) -> "SensorParams":
+        """Load from YAML; default ``<config dir>/sensor_imx249.yaml``."""
+        import yaml
+
+        p = Path(path) if path is not None else default_config_dir() / DEFAULT_SENSOR_YAML
+        with open(p, "r", encoding="utf-8") as fh:
+            data = yaml.safe_load(fh) or {}
+        if not isinstance(data, Mapping):
+            raise ValueError(f"{p}: expected a mapping at top level")
+        return cls.from_dict(data)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    # ------------------------------------------------------------------ derived
+    def gain_dn_per_e(self, analog_gain: TensorLike = 1.0) -> TensorLike:
+        """g = K * g1 (Eq. 2), DN per electron."""
+        return analog_gain * self.g1_dn_per_e
+
+    @property
+    def signal_range_dn(self) -> float:
+        """Usable DN range above the black level: M_white - black."""
+        return float(self.white_level_dn) - float(self.black_level_dn)
+
+
+# ---------------------------------------------------------------------------- Bayer
+def bayer_sample_rggb(rgb):
+    """RGGB Bayer sampling: ``(..., 3, H, W) -> (..., H, W)``.
+
+    R at (0, 0), G at (0, 1) and (1, 0), B at (1, 1) of every 2 x 2 quad. Works on torch
+    tensors (differentiable) and numpy arrays.
+    """
+    if rgb.ndim < 3 or rgb.shape[-3] != 3:
+        raise ValueError(f"expected shape (..., 3, H, W), got {tuple(rgb.shape)}")
+    if isinstance(rgb, torch.Tensor):
+        out = rgb[..., 1, :, :].clone()
+    else:
+        out = np.array(rgb[..., 1, :, :], copy=True)
+    out[..., 0::2, 0::2] = rgb[..., 0, 0::2, 0::2]
+    out[..., 1::2, 1::2] = rgb[..., 2, 1::2, 1::2]
+    return out
+
+
+# ---------------------------------------------------------------------------- capture
+def quantize_ste(x: torch.Tensor, white_level_dn: Number) -> torch.Tensor:
+    """Eq. 3 ``q(x) = min(floor(x + 0.5), M_white)`` clamped at 0, straight-through floor."""
+    r = torch.floor(x + 0.5)
+    if x.requires_grad:
+        r = x + (r - x).detach()
+    return r.clamp(0.0, float(white_level_dn))
+
+
+def _as_setting(v: TensorLike, ref: torch.Tensor, what: str) -> TensorLike:
+    """Exposure time / gain as python float or a tensor on ref's device and dtype."""
+    if isinstance(v, torch.Tensor):
+        if v.dtype != ref.dtype or v.device != ref.device:
+            v = v.to(device=ref.device, dtype=ref.dtype)
+        return v
+    if isinstance(v, np.ndarray):
+        return torch.as_tensor(v, dtype=ref.dtype, device=ref.device)
+    v = float(v)
+    if not math.isfinite(v) or v < 0:
+        raise ValueError(f"{what}={v!r} must be finite and >= 0")
+    return v
+
+
+def capture(
+    radiance_e_per_s,
+    exposure_time_s: TensorLike,
+    analog_gain: TensorLike,
+    params: Optional[SensorParams] = None,
+    generator: Optional[torch.Generator] = None,
+    noise: bool = True,
+    shot_noise: str = "gaussian",
+    out: Optional[torch.Tensor] = None,
+) -> torch.Tensor:
+    """Simulate a 12-bit raw capture (Eq. 1-3). Returns float DN, same shape as radiance.
+
+    Args:
+        radiance_e_per_s: tensor (or numpy array) of photo-electrons per second, any shape,
+            typically a Bayer mosaic ``(H, W)`` or a batch ``(B, H, W)``.
+        exposure_time_s, analog_gain: python floats or tensors broadcastable against the
+            radiance (e.g. shape ``(B, 1, 1)`` for a batch).
+        params: sensor constants (default: ``config/sensor_imx249.yaml``, loaded once).
+        generator: torch generator for reproducible noise.
+        noise: ``False`` gives the noise-free expected capture (still clipped + quantised).
+        shot_noise: ``'gaussian'`` (default, differentiable reparameterisation) or
+            ``'poisson'`` (exact counts, straight-through gradient, slow).
+        out: optional preallocated output tensor (no-gradient path only), e.g. to reuse
+            one buffer per frame in a real-time loop.
+
+    Differentiable w.r.t. radiance, exposure time and gain (straight-through quantiser).
+    With no gradient required it runs in place (fast path for a single full frame).
+    """
+    p = params if params is not None else _default_params()
+    phi = radiance_e_per_s
+    if not isinstance(phi, torch.Tensor):
+        phi = torch.as_tensor(np.asarray(phi), dtype=torch.float32)
+    if not phi.is_floating_point():
+        phi = phi.float()
+    t = _as_setting(exposure_time_s, phi, "exposure_time_s")
+    k = _as_setting(analog_gain, phi, "analog_gain")
+    if shot_noise not in ("gaussian", "poisson"):
+        raise ValueError(f"shot_noise must be 'gaussian' or 'poisson', got {shot_noise!r}")
+
+    needs_grad = torch.is_grad_enabled() and any(
+        isinstance(v, torch.Tensor) and v.requires_grad for v in (phi, t, k)
+    )
+    g = k * p.g1_dn_per_e  # DN / e-
+    elec_std_dn = None
+    if noise:
+        # n_pre (e-, amplified) and n_post (DN) merged into one Gaussian, in DN.
+        if isinstance(g, torch.Tensor):
+            elec_std_dn = torch.sqrt((g * p.read_noise_e) ** 2 + p.post_noise_dn**2)
+        else:
+            elec_std_dn = math.sqrt((g * p.read_noise_e) ** 2 + p.post_noise_dn**2)
+
+    if not needs_grad:
+        with torch.no_grad():
+            # Eq. 1: accumulated electrons (mean of photo + dark electrons). ``mean_e`` is
+            # the output buffer; everything below works in place on it, with noise drawn
+            # into per-thread scratch buffers (fresh 9 MB allocations page-fault, which
+            # costs more than the arithmetic at 1920 x 1200).
+            shape = torch.broadcast_shapes(
+                phi.shape, *(v.shape for v in (t, k) if isinstance(v, torch.Tensor)))
+            if out is not None:
+                if out.shape != shape or out.dtype != phi.dtype or out.device != phi.device:
+                    raise ValueError(f"out must be {phi.dtype} of shape {tuple(shape)}")
+                mean_e = torch.mul(phi, t, out=out) if isinstance(t, torch.Tensor) else \
+                    out.copy_(phi).mul_(t)
+            else:
+                mean_e = phi * t
+            if p.dark_current_e_per_s:
+                mean_e.add_(p.dark_current_e_per_s * t)
+            if noise:
+                ws, ws2 = _scratch(shape, phi.dtype, phi.device)
+                if shot_noise == "gaussian":
+                    torch.clamp_min(mean_e, _SHOT_STD_EPS_E2, out=ws2).sqrt_()
+                    ws.normal_(generator=generator)
+                    mean_e.addcmul_(ws, ws2)
+                else:
+                    mean_e.clamp_min_(0.0).copy_(torch.poisson(mean_e, generator=generator))
+            y = mean_e.clamp_max_(p.full_well_e)
+            # Eq. 2: amplify, add pre/post noise (one merged Gaussian, DN)
+            x = y.mul_(g)
+            if noise:
+                ws.normal_(generator=generator)
+                if isinstance(elec_std_dn, torch.Tensor):
+                    x.addcmul_(ws, elec_std_dn)
+                else:
+                    x.add_(ws, alpha=elec_std_dn)
+            # Eq. 3 with the black level pedestal: floor(x + black + 0.5) in [0, M_white]
+            return x.add_(p.black_level_dn + 0.5).floor_().clamp_(0.0, float(p.white_level_dn))
+
+    # Differentiable path (training).
+    mean_e = phi * t + p.dark_current_e_per_s * t
+    if noise:
+        if shot_noise == "gaussian":
+            z = torch.randn(mean_e.shape, generator=generator, dtype=phi.dtype, device=phi.device)
+            y = mean_e + z * torch.sqrt(mean_e.clamp_min(_SHOT_STD_EPS_E2))
+        else:
+            with torch.no_grad():
+                counts = torch.poisson(mean_e.detach().clamp_min(0.0), generator=generator)
+            y = mean_e + (counts - mean_e).detach()
+    else:
+        y = mean_e
+    y = torch.clamp(y, max=p.full_well_e)
+    x = g * y + p.black_level_dn
+    if noise:
+        n = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+        x = x + n * elec_std_dn
+    return quantize_ste(x, p.white_level_dn)
+
+
+def capture_numpy(
+    radiance_e_per_s: np.ndarray,
+    exposure_time_s: float,
+    analog_gain: float,
+    params: Optional[SensorParams] = None,
+    seed: Optional[int] = None,
+    noise: bool = True,
+    shot_noise: str = "gaussian",
+) -> np.ndarray:
+    """numpy convenience around :func:`capture`: float radiance in, ``np.uint16`` DN out."""
+    phi = torch.from_numpy(np.ascontiguousarray(radiance_e_per_s, dtype=np.float32))
+    gen = None
+    if seed is not None:
+        gen = torch.Generator().manual_seed(int(seed))
+    with torch.no_grad():
+        out = capture(phi, float(exposure_time_s), float(analog_gain), params, gen, noise, shot_noise)
+    return out.numpy().astype(np.uint16)
+
+
+_DEFAULT_PARAMS: Optional[SensorParams] = None
+_SCRATCH = threading.local()
+
+
+def _scratch(shape, dtype, device):
+    """Two per-thread scratch tensors of the given shape (cached, a few shapes at most)."""
+    cache = getattr(_SCRATCH, "cache", None)
+    if cache is None:
+        cache = _SCRATCH.cache = {}
+    key = (tuple(shape), dtype, str(device))
+    bufs = cache.get(key)
+    if bufs is None:
+        if len(cache) >= 4:
+            cache.clear()
+        bufs = cache[key] = (
+            torch.empty(shape, dtype=dtype, device=device),
+            torch.empty(shape, dtype=dtype, device=device),
+        )
+    return bufs
+
+
+def _default_params() -> SensorParams:
+    global _DEFAULT_PARAMS
+    if _DEFAULT_PARAMS is None:
+        try:
+            _DEFAULT_PARAMS = SensorParams.from_yaml()
+        except FileNotFoundError:
+            _DEFAULT_PARAMS = SensorParams()
+    return _DEFAULT_PARAMS
+
+
+# ---------------------------------------------------------------------------- analytic PTC
+def saturation_e(params: SensorParams, analog_gain: float = 1.0) -> float:
+    """Signal (e-) at which the output saturates: full well or the white level, first hit."""
+    g = params.g1_dn_per_e * analog_gain
+    return float(min(params.full_well_e, params.signal_range_dn / g))
+
+
+def saturation_dn(params: SensorParams, analog_gain: float = 1.0) -> float:
+    """Mean DN at saturation (noise ignored): min(black + g * M_well, M_white)."""
+    g = params.g1_dn_per_e * analog_gain
+    return float(min(params.black_level_dn + g * params.full_well_e, params.white_level_dn))
+
+
+def expected_mean_dn(phi, exposure_time_s, analog_gain, params: SensorParams, clip: bool = True):
+    """Mean recorded DN: ``black + g * (phi * t + mu_d * t)`` (photon transfer, linear part).
+
+    With ``clip`` the result is limited to :func:`saturation_dn` (exact away from the
+    saturation knee; within a few noise std of it the true mean is slightly lower).
+    Accepts floats or numpy arrays.
+    """
+    g = np.asarray(analog_gain, dtype=np.float64) * params.g1_dn_per_e
+    e = (np.asarray(phi, np.float64) + params.dark_current_e_per_s) * np.asarray(exposure_time_s, np.float64)
+    mean = params.black_level_dn + g * np.minimum(e, params.full_well_e)
+    if clip:
+        mean = np.minimum(mean, params.white_level_dn)
+    return mean if np.ndim(mean) else float(mean)
+
+
+def expected_variance_dn(
+    phi, exposure_time_s, analog_gain, params: SensorParams, include_quantization: bool = True
+):
+    """Temporal variance in DN^2 below saturation (EMVA 1288 linear model):
+
+    ``g^2 * (phi * t + mu_d * t + sigma_pre^2) + sigma_post^2 + 1/12``
+
+    (shot noise of photo- and dark electrons, read noise, ADC noise, uniform quantisation
+    noise of 1/12 DN^2, the last valid when the total noise std is >~ 0.5 DN).
+    """
+    g = np.asarray(analog_gain, dtype=np.float64) * params.g1_dn_per_e
+    e = (np.asarray(phi, np.float64) + params.dark_current_e_per_s) * np.asarray(exposure_time_s, np.float64)
+    var = g**2 * (e + params.read_noise_e**2) + params.post_noise_dn**2
+    if include_quantization:
+        var = var + 1.0 / 12.0
+    return var if np.ndim(var) else float(var)
+
+
+def dark_noise_e(params: SensorParams, analog_gain: float = 1.0, exposure_time_s: float = 0.0) -> float:
+    """Input-referred temporal dark noise (noise floor) in e-:
+    ``sqrt(sigma_pre^2 + mu_d t + (sigma_post^2 + 1/12) / g^2)``."""
+    g = params.g1_dn_per_e * analog_gain
+    return math.sqrt(
+        params.read_noise_e**2
+        + params.dark_current_e_per_s * exposure_time_s
+        + (params.post_noise_dn**2 + 1.0 / 12.0) / g**2
+    )
+
+
+def snr_db(phi, exposure_time_s, analog_gain, params: SensorParams):
+    """SNR in dB, ``20 log10(g * phi * t / sqrt(var))`` (signal above the dark level)."""
+    g = np.asarray(analog_gain, dtype=np.float64) * params.g1_dn_per_e
+    signal = g * np.asarray(phi, np.float64) * np.asarray(exposure_time_s, np.float64)
+    var = expected_variance_dn(phi, exposure_time_s, analog_gain, params)
+    out = 20.0 * np.log10(signal / np.sqrt(var))
+    return out if np.ndim(out) else float(out)
+
+
+def dynamic_range_db(params: SensorParams, analog_gain: float = 1.0, exposure_time_s: float = 0.0) -> float:
+    """DR = 20 log10(saturation signal / noise floor), both in electrons (EMVA 1288)."""
+    return 20.0 * math.log10(
+        saturation_e(params, analog_gain) / dark_noise_e(params, analog_gain, exposure_time_s)
+    )

@@ -1,0 +1,79 @@
+"""Scene radiance sources for the camera bridge: a built-in drive or a scene recording (bag).
+
+A source yields, per frame index, linear radiance in photo-electrons per second (3, H, W) and
+the ground-truth boxes of that frame. No ROS here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import List, Optional, Protocol, Sequence
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class IlluminationEvent:
+    """A scripted change of scene illumination starting at ``frame_index``."""
+
+    frame_index: int
+    factor: float
+    name: str
+
+
+class RadianceSource(Protocol):
+    width: int
+    height: int
+    num_frames: Optional[int]  # None: endless
+    events: Sequence[IlluminationEvent]
+
+    def frame(self, index: int): ...  # -> (radiance (3, H, W) float32 e-/s, boxes list)
+
+
+class StepTestSource:
+    """A fast synthetic test scene: a textured chart whose illumination steps on a script.
+
+    Radiance spans ~40 dB (a log ramp of patches over a fine texture), scaled by
+    ``factor`` (1, then ``step_factor`` from ``step_frame`` on, then back at ``return_frame``).
+    Meant for tests and latency measurements, where rendering cost must not dominate.
+    """
+
+    def __init__(self, width: int = 320, height: int = 200, seed: int = 0, mean_e_per_s: float = 2.0e6,
+                 step_frame: int = 60, return_frame: int = 150, step_factor: float = 0.1) -> None:
+        if width % 2 or height % 2 or width < 16 or height < 16:
+            raise ValueError(f"step_test source needs even width/height >= 16, got {width}x{height}")
+        self.width, self.height = int(width), int(height)
+        self.num_frames = None
+        self.events = [IlluminationEvent(step_frame, step_factor, "step_down"),
+                       IlluminationEvent(return_frame, 1.0 / step_factor, "step_up")]
+        self._schedule = [(0, 1.0), (step_frame, step_factor), (return_frame, 1.0)]
+        rng = np.random.default_rng(seed)
+        yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+        patches = 10.0 ** (2.0 * (np.floor(xx / width * 8) / 7.0) - 1.0)  # 0.1 .. 10: 40 dB
+        texture = 1.0 + 0.3 * np.sin(xx * 0.7) * np.sin(yy * 0.9) + 0.05 * rng.standard_normal((height, width))
+        base = (patches * np.clip(texture, 0.2, None)).astype(np.float32)
+        base *= mean_e_per_s / base.mean()
+        self._base = np.stack([base * 0.9, base, base * 0.8])  # mild colour
+
+    def factor(self, index: int) -> float:
+        return [f for start, f in self._schedule if index >= start][-1]
+
+    def frame(self, index: int):
+        return self._base * np.float32(self.factor(index)), []
+
+
+def open_source(source: str, drive: str = "panorama_pan", bag_path: str = "", seed: int = 0,
+                width: int = 960, height: int = 600, frame_rate_hz: float = 30.0) -> RadianceSource:
+    """Open the configured source; errors say which source and why."""
+    if source == "drive" and drive == "step_test":
+        return StepTestSource(width, height, seed)
+    if source == "drive":
+        from .scenes.drives import make_drive_source
+
+        return make_drive_source(drive, width=width, height=height, seed=seed, fps=frame_rate_hz)
+    if source == "bag":
+        if not bag_path:
+            raise ValueError("source 'bag' needs bag_path")
+        from .scene_bag import SceneBagSource
+
+        return SceneBagSource(bag_path)
+    raise ValueError(f"unknown source {source!r}: expected 'drive' or 'bag'")

@@ -1,0 +1,169 @@
+"""AE methods and controller, in a pure-Python closed loop with the Eq. 1-3 sensor model."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from neural_ae_ros.ae import (
+    AutoExposureMethod,
+    AverageAE,
+    ExposureController,
+    ExposureDecision,
+    GradientAE,
+    Observation,
+    available_methods,
+    make_method,
+)
+from neural_ae_ros.exposure import CameraLimits
+from neural_ae_ros.sensor import SensorParams, capture_numpy
+
+torch.set_num_threads(1)
+P = SensorParams.from_yaml()
+LIM = CameraLimits(1e-5, 0.015, 1.0, P.max_analog_gain)
+TARGET_DN = P.black_level_dn + 0.5 * (P.white_level_dn - P.black_level_dn)
+
+
+def textured_scene(h=240, w=320, mean_e_per_s=2e5, seed=0):
+    """Checkerboard-like texture with log-normal blocks: a scene with real edges."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    tex = (np.sin(xx / 7.0) * np.cos(yy / 11.0) > 0) * 0.8 + 0.2
+    blocks = np.exp(rng.normal(0, 0.5, (h // 8 + 1, w // 8 + 1))).repeat(8, 0).repeat(8, 1)[:h, :w]
+    scene = (tex * blocks).astype(np.float32)
+    return scene * (mean_e_per_s / scene.mean())
+
+
+def observe(scene, t, k, frame_index, seed=None):
+    raw = capture_numpy(scene, t, k, P, seed=frame_index if seed is None else seed)
+    return Observation.from_raw(raw, frame_index, t, k, P.white_level_dn, P.black_level_dn)
+
+
+def test_registry():
+    assert {"average", "gradient"} <= set(available_methods())
+    assert isinstance(make_method("average"), AverageAE)
+    g = make_method("gradient", lam=500.0, kp=0.3)
+    assert isinstance(g, GradientAE) and g.lam == 500.0 and g.kp == 0.3
+    with pytest.raises(ValueError, match="unknown AE method"):
+        make_method("nope")
+
+
+def test_average_factor():
+    m = AverageAE()
+    obs = Observation(0, 0.001, 1.0, mean_level_dn=P.black_level_dn + (TARGET_DN - P.black_level_dn) / 2)
+    assert m.next_exposure(obs).adjustment_factor == pytest.approx(2.0)
+    obs = Observation(0, 0.001, 1.0, mean_level_dn=TARGET_DN)
+    assert m.next_exposure(obs).adjustment_factor == pytest.approx(1.0)
+    # black frame (at / below the pedestal): bounded step up, no division by zero
+    obs = Observation(0, 0.001, 1.0, mean_level_dn=P.black_level_dn - 3)
+    assert m.next_exposure(obs).adjustment_factor == pytest.approx(16.0)
+    # mean from histograms when no mean is given
+    hist = np.zeros((59, 256), np.uint32)
+    hist[0, 64] = 100  # bin 64 -> centre 1032 DN
+    obs = Observation(0, 0.001, 1.0, histograms=hist)
+    assert m.next_exposure(obs).info["mean_level_dn"] == pytest.approx(1032.0)
+    with pytest.raises(ValueError):
+        m.next_exposure(Observation(0, 0.001, 1.0))
+
+
+def test_average_ae_closed_loop_converges_to_mid_range():
+    scene = textured_scene(mean_e_per_s=2e5)
+    ctrl = ExposureController(make_method("average"), LIM, t_max_s=0.015, mu=0.0)
+    t, k = 1e-4, 1.0  # 6 stops under-exposed
+    means = []
+    for i in range(10):
+        obs = observe(scene, t, k, i)
+        means.append(obs.mean_level_dn)
+        cmd = ctrl.update(obs)
+        t, k = cmd.exposure_time_s, cmd.analog_gain
+    assert means[0] < 100
+    assert all(abs(m / TARGET_DN - 1) < 0.03 for m in means[-3:]), means
+    assert sum(abs(m / TARGET_DN - 1) < 0.03 for m in means) >= 5  # within a few frames
+
+
+def test_average_ae_with_ema_converges_and_follows_eq5():
+    scene = textured_scene(mean_e_per_s=1e6)  # bright: over-exposed at t = 15 ms
+    ctrl = ExposureController(make_method("average"), LIM, t_max_s=0.015, mu=0.9)
+    t, k = 0.015, 1.0
+    for i in range(80):
+        obs = observe(scene, t, k, i)
+        cmd = ctrl.update(obs)
+        assert cmd.effective_exposure_s == pytest.approx(obs.effective_exposure_s * cmd.adjustment_factor**0.1)
+        t, k = cmd.exposure_time_s, cmd.analog_gain
+    assert obs.mean_level_dn == pytest.approx(TARGET_DN, rel=0.03)
+
+
+class _Fixed(AutoExposureMethod):
+    name = "fixed"
+
+    def __init__(self, u):
+        self.u = u
+
+    def next_exposure(self, obs):
+        return ExposureDecision(self.u)
+
+
+def test_controller_uses_exposure_of_observed_frame_and_splits():
+    ctrl = ExposureController(_Fixed(4.0), LIM, t_max_s=0.015, mu=0.0)
+    ctrl.update(Observation(0, 0.001, 1.0, mean_level_dn=100.0))  # a command nobody applied
+    cmd = ctrl.update(Observation(7, 0.01, 1.0, mean_level_dn=100.0))
+    assert cmd.source_frame_index == 7 and cmd.method == "fixed"
+    assert cmd.effective_exposure_s == pytest.approx(0.04)  # 0.01 * 4, not 0.004 * 4
+    assert cmd.exposure_time_s == pytest.approx(0.015) and cmd.analog_gain == pytest.approx(0.04 / 0.015)
+    assert not cmd.clamped
+    cmd = ExposureController(_Fixed(1e3), LIM, mu=0.0).update(Observation(0, 0.01, 8.0, mean_level_dn=1.0))
+    assert cmd.clamped and cmd.analog_gain == LIM.max_analog_gain and cmd.exposure_time_s == 0.015
+
+
+def test_controller_guards_bad_method_output():
+    for bad in (float("nan"), -2.0, 0.0, float("inf")):
+        cmd = ExposureController(_Fixed(bad), LIM, mu=0.0).update(Observation(3, 0.002, 1.0))
+        assert cmd.effective_exposure_s == pytest.approx(0.002) and cmd.problems
+    cmd = ExposureController(_Fixed(2.0), LIM, mu=0.0).update(Observation(3, float("nan"), 1.0))
+    assert math.isfinite(cmd.exposure_time_s) and cmd.problems
+    cmd = ExposureController(_Fixed(100.0), LIM, mu=0.0, max_adjustment=10.0).update(Observation(0, 0.001, 1.0))
+    assert cmd.effective_exposure_s == pytest.approx(0.01)
+
+
+@pytest.mark.parametrize("t,expect_up", [(1e-4, True), (5e-4, True), (0.015, False)])
+def test_gradient_ae_direction(t, expect_up):
+    scene = textured_scene(mean_e_per_s=4e5)  # t=0.015 -> mean ~ 6000 e-, bright parts clip
+    obs = observe(scene, t, 1.0 if t < 0.015 else 4.0, 0)
+    d = GradientAE().next_exposure(obs)
+    assert not d.info["fallback"]
+    if expect_up:
+        assert d.adjustment_factor > 1.05 and d.info["gamma_hat"] < 1
+    else:
+        assert d.adjustment_factor < 0.95 and d.info["gamma_hat"] > 1
+
+
+def test_gradient_ae_flat_frames_fall_back_towards_mid_range():
+    m = GradientAE()
+    black = np.full((64, 64), int(P.black_level_dn), np.uint16)
+    white = np.full((64, 64), P.white_level_dn, np.uint16)
+    up = m.next_exposure(Observation.from_raw(black, 0, 0.001, 1.0))
+    down = m.next_exposure(Observation.from_raw(white, 0, 0.001, 1.0))
+    assert up.info["fallback"] and up.adjustment_factor > 1
+    assert down.info["fallback"] and down.adjustment_factor < 1
+    with pytest.raises(ValueError, match="raw"):
+        m.next_exposure(Observation(0, 0.001, 1.0, mean_level_dn=100.0))
+
+
+def test_gradient_ae_linear_update_rule():
+    m = GradientAE(kp=0.5)
+    assert m.adjustment_from_gamma(1.0) == pytest.approx(1.0)
+    assert m.adjustment_from_gamma(0.5) == pytest.approx(1.25)  # alpha = 1
+    assert m.adjustment_from_gamma(1.9) == pytest.approx(1 - 0.25 * 0.9)  # alpha = 1/2
+
+
+def test_gradient_ae_closed_loop_leaves_extremes():
+    scene = textured_scene(mean_e_per_s=4e5)
+    for t0, k0 in ((1e-4, 1.0), (0.015, 8.0)):
+        ctrl = ExposureController(make_method("gradient"), LIM, mu=0.0)
+        t, k = t0, k0
+        e0 = t * k
+        for i in range(12):
+            cmd = ctrl.update(observe(scene, t, k, i))
+            t, k = cmd.exposure_time_s, cmd.analog_gain
+        ratio = t * k / e0
+        assert (ratio > 4) if t0 < 0.01 else (ratio < 0.25)

@@ -1,0 +1,126 @@
+"""Bad input across processes: malformed raw images, absurd exposure commands and out-of-range
+parameters are refused with a message that says what was wrong; nothing crashes and the camera
+keeps running on clamped settings."""
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import rclpy
+from rclpy.parameter import Parameter
+from rclpy.parameter_client import AsyncParameterClient
+from sensor_msgs.msg import Image
+
+from neural_ae_ros.exposure import CameraLimits
+from neural_ae_ros.msg import AppliedExposure, ExposureCommand, HistogramStack
+from neural_ae_ros.parameters import node_defaults
+from neural_ae_ros.ros import topics
+
+
+def _start(module, params, log_path):
+    cmd = [sys.executable, "-m", f"neural_ae_ros.ros.{module}", "--ros-args", "-r", "__ns:=/bad"]
+    for k, v in params.items():
+        cmd += ["-p", f"{k}:={v}"]
+    log = open(log_path, "w")
+    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONUNBUFFERED="1")), log
+
+
+@pytest.fixture()
+def pipeline(tmp_path):
+    cam, cam_log = _start("camera_bridge", {"drive": "step_test", "width": 64, "height": 64, "frame_rate_hz": 20.0},
+                          tmp_path / "camera.log")
+    hist, hist_log = _start("histogram_node", {}, tmp_path / "hist.log")
+    rclpy.init()
+    node = rclpy.create_node("bad_input_test", namespace="/bad")
+    yield node, cam, hist, tmp_path
+    rclpy.shutdown()
+    for p, log in ((cam, cam_log), (hist, hist_log)):
+        p.send_signal(signal.SIGINT)
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+        log.close()
+
+
+def _spin_until(node, cond, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while not cond() and time.monotonic() < deadline:
+        rclpy.spin_once(node, timeout_sec=0.05)
+    return cond()
+
+
+def _bad_images():
+    good = np.full((64, 64), 500, np.uint16)
+    wrong_encoding = Image(height=64, width=64, encoding="mono16", step=128, data=good.tobytes())
+    wrong_step = Image(height=64, width=64, encoding="bayer_rggb16", step=100, data=good.tobytes())
+    truncated = Image(height=64, width=64, encoding="bayer_rggb16", step=128, data=good.tobytes()[:-10])
+    odd_size = Image(height=63, width=64, encoding="bayer_rggb16", step=128, data=good[:63].tobytes())
+    return wrong_encoding, wrong_step, truncated, odd_size
+
+
+def test_malformed_images_and_commands_are_refused_and_nodes_keep_running(pipeline):
+    node, cam, hist, tmp = pipeline
+    applied, hists = [], []
+    node.create_subscription(AppliedExposure, topics.APPLIED_EXPOSURE, applied.append, topics.RECORD_QOS)
+    node.create_subscription(HistogramStack, topics.HISTOGRAMS, hists.append, topics.RECORD_QOS)
+    img_pub = node.create_publisher(Image, topics.IMAGE_RAW, topics.IMAGE_QOS)
+    cmd_pub = node.create_publisher(ExposureCommand, topics.EXPOSURE_COMMAND, topics.RECORD_QOS)
+    assert _spin_until(node, lambda: len(applied) > 3 and len(hists) > 3 and img_pub.get_subscription_count() >= 1
+                       and cmd_pub.get_subscription_count() >= 1)
+
+    for bad in _bad_images():  # spaced out: the image queue is short (depth 3) by design
+        img_pub.publish(bad)
+        _spin_until(node, lambda: False, timeout=0.2)
+    last = applied[-1].frame_index
+    for t, k in ((math.nan, 1.0), (-0.01, 2.0), (1e9, 1e9), (0.004, math.inf)):
+        cmd = ExposureCommand(source_frame_index=last, exposure_time_s=t, analog_gain=k, method="fuzz")
+        cmd_pub.publish(cmd)
+    n_hist = len(hists)
+    assert _spin_until(node, lambda: len(hists) > n_hist + 5 and len(applied) > last + 10)
+    assert cam.poll() is None and hist.poll() is None, "a node died on bad input"
+
+    limits = CameraLimits.from_yaml()
+    for m in applied:
+        assert limits.min_exposure_time_s <= m.exposure_time_s <= limits.max_exposure_time_s
+        assert limits.min_analog_gain <= m.analog_gain <= limits.max_analog_gain
+    time.sleep(0.5)
+    hist_log = (tmp / "hist.log").read_text()
+    assert "encoding 'mono16', expected 'bayer_rggb16'" in hist_log
+    assert "step 100 B is shorter than a row" in hist_log
+    assert "(truncated)" in hist_log
+    assert "even width and height" in hist_log
+    cam_log = (tmp / "camera.log").read_text()
+    assert "exposure_time_s=nan" in cam_log
+    assert "exposure_time_s=-0.01 is not positive" in cam_log
+    assert "absurdly large" in cam_log
+    assert "analog_gain=inf" in cam_log
+
+
+def test_out_of_range_and_read_only_parameters_are_refused_with_a_reason(pipeline):
+    node, cam, hist, tmp = pipeline
+    client = AsyncParameterClient(node, "/bad/camera_bridge")
+    assert client.wait_for_services(timeout_sec=20)
+
+    def set_one(name, value):
+        fut = client.set_parameters([Parameter(name, value=value)])
+        rclpy.spin_until_future_complete(node, fut, timeout_sec=10)
+        return fut.result().results[0]
+
+    too_late = set_one("actuation_latency_frames", 9)
+    assert not too_late.successful
+    read_only = set_one("max_analog_gain", 100.0)
+    assert not read_only.successful and "read-only" in read_only.reason.lower()
+    wrong_type = set_one("frame_rate_hz", "fast")
+    assert not wrong_type.successful
+    ok = set_one("actuation_latency_frames", 2)
+    assert ok.successful
+    fut = client.get_parameters(["actuation_latency_frames", "max_analog_gain"])
+    rclpy.spin_until_future_complete(node, fut, timeout_sec=10)
+    values = [v.integer_value or v.double_value for v in fut.result().values]
+    assert values == [2, node_defaults("camera_bridge")["max_analog_gain"]]
+    assert cam.poll() is None
