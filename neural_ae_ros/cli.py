@@ -8,6 +8,7 @@ import sys
 #: Modules that contribute sub-commands through ``add_commands(subparsers)``.
 COMMAND_MODULES = (
     "neural_ae_ros.cli_loop",
+    "neural_ae_ros.cli_demo",
 )
 
 

@@ -82,7 +82,7 @@ def oscillation(trace: Sequence[TraceRow], exclude_frames: Sequence[int] = (), g
 
 
 def step_events(trace: Sequence[TraceRow], events, target_level_dn: Optional[float], black_level_dn: float,
-                tolerance_ev: float = 0.5) -> List[Dict]:
+                tolerance_ev: float = 0.5, limits=None) -> List[Dict]:
     """One record per illumination event: frames until back within +-tolerance of the target.
 
     ``target_level_dn`` None (methods without a level target, e.g. gradient AE): the level the
@@ -96,6 +96,14 @@ def step_events(trace: Sequence[TraceRow], events, target_level_dn: Optional[flo
         target = target_level_dn if target_level_dn is not None else settle_target(trace, e.frame_index)
         conv = None if target is None else convergence_frames(trace, e.frame_index, target, black_level_dn,
                                                               tolerance_ev, until_frame=until)
-        out.append({"name": e.name, "frame_index": e.frame_index, "factor": e.factor,
-                    "target_level_dn": target, "frames_to_converge": conv})
+        record = {"name": e.name, "frame_index": e.frame_index, "factor": e.factor,
+                  "target_level_dn": target, "frames_to_converge": conv}
+        if conv is None and limits is not None:
+            # did the camera run out of range? (at its longest/shortest exposure at the end)
+            seg = [r for r in trace if e.frame_index <= r.frame_index < (until or 1 << 62)]
+            if seg:
+                e_last = seg[-1].effective_exposure_s
+                record["limited_by_camera"] = bool(
+                    e_last >= 0.99 * limits.max_effective_exposure_s or e_last <= 1.01 * limits.min_effective_exposure_s)
+        out.append(record)
     return out

@@ -61,15 +61,38 @@ class StepTestSource:
         return self._base * np.float32(self.factor(index)), []
 
 
+class DriveAdapter:
+    """A built-in drive (:class:`neural_ae_ros.scenes.drives.DriveSource`) as a radiance source.
+
+    The drive's script (event times) is laid out over ``script_frames`` frames; past that the
+    drive starts over.
+    """
+
+    def __init__(self, name: str, width: int, height: int, seed: int, fps: float, script_frames: int) -> None:
+        from .scenes.drives import DriveSource
+
+        self.drive = DriveSource(name, width=width, height=height, seed=seed, fps=fps, num_frames=script_frames)
+        self.width, self.height = int(width), int(height)
+        self.num_frames = None
+        self.events = [IlluminationEvent(int(e.frame), float(e.factor), str(e.kind)) for e in self.drive.events]
+
+    def frame(self, index: int):
+        radiance, boxes, _events = self.drive.frame(index)
+        return radiance, boxes
+
+
+#: Frames over which a built-in drive's script is laid out when the run length is open.
+DEFAULT_SCRIPT_FRAMES = 300
+
+
 def open_source(source: str, drive: str = "panorama_pan", bag_path: str = "", seed: int = 0,
-                width: int = 960, height: int = 600, frame_rate_hz: float = 30.0) -> RadianceSource:
+                width: int = 960, height: int = 600, frame_rate_hz: float = 30.0,
+                script_frames: int = 0) -> RadianceSource:
     """Open the configured source; errors say which source and why."""
     if source == "drive" and drive == "step_test":
         return StepTestSource(width, height, seed)
     if source == "drive":
-        from .scenes.drives import make_drive_source
-
-        return make_drive_source(drive, width=width, height=height, seed=seed, fps=frame_rate_hz)
+        return DriveAdapter(drive, width, height, seed, frame_rate_hz, script_frames or DEFAULT_SCRIPT_FRAMES)
     if source == "bag":
         if not bag_path:
             raise ValueError("source 'bag' needs bag_path")

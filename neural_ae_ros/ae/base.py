@@ -180,9 +180,10 @@ class ExposureCommandValues:
 class ExposureController:
     """Eq. 5 EMA + Eq. 6 split + camera limits around an :class:`AutoExposureMethod`.
 
-    ``update(obs)`` computes ``u`` with the method, then
-    ``e_next = e_obs * u ** (1 - mu)`` where ``e_obs = obs.exposure_time_s *
-    obs.analog_gain`` is the exposure of the observed frame, then splits ``e_next`` into
+    ``update(obs)`` computes ``u`` with the method, forms the target ``e_obs * u`` where
+    ``e_obs = obs.exposure_time_s * obs.analog_gain`` is the exposure of the observed frame,
+    filters it with Eq. 5 (``log e_next = mu log e_prev + (1 - mu) log(e_obs u)``, ``e_prev``
+    the previous filter output; equal to ``e_obs`` when there is no actuation latency), splits ``e_next`` into
     exposure time and gain (Eq. 6, ``t_max_s``) and clamps to ``limits``.
 
     ``max_adjustment`` (optional) bounds ``u`` to ``[1/max_adjustment, max_adjustment]``
@@ -239,7 +240,16 @@ class ExposureController:
             u = 1.0
         if self.max_adjustment is not None:
             u = min(max(u, 1.0 / self.max_adjustment), self.max_adjustment)
-        e_req = ema_log_exposure(e_obs, u, self.mu)
+        # Eq. 5 filters the sequence of exposure targets e_obs * u in the log domain. Its state
+        # e_{t-1} is the previous filter output (the last command). Without actuation latency
+        # that equals the observed frame's exposure, as in the paper; with latency the observed
+        # frame is older than the last command, and filtering from e_obs instead would slow the
+        # loop down by the latency (each target would be discounted against a stale exposure).
+        # The clamped command is the state (anti-windup: no run-away beyond the camera limits).
+        previous = self.last_command.effective_exposure_s if self.last_command else e_obs
+        if not (math.isfinite(previous) and previous > 0):
+            previous = e_obs
+        e_req = ema_log_exposure(previous, e_obs * u / previous, self.mu)
         t, k, clamped = split_exposure(e_req, self.t_max_s, self.limits)
         t, k, more = sanitize_command(t, k, self.limits)
         problems.extend(more)

@@ -39,7 +39,7 @@ class CameraBridge(Node):
                                            p["initial_exposure_time_s"], p["initial_analog_gain"])
         self.sensor = SimulatedSensor(SensorParams.from_yaml(), seed=p["seed"], simulate_noise=p["simulate_noise"])
         self.source = open_source(p["source"], p["drive"], p["bag_path"], p["seed"], p["width"], p["height"],
-                                  p["frame_rate_hz"])
+                                  p["frame_rate_hz"], script_frames=p["max_frames"])
         self.image_pub = self.create_publisher(Image, topics.IMAGE_RAW, topics.IMAGE_QOS)
         self.exposure_pub = self.create_publisher(AppliedExposure, topics.APPLIED_EXPOSURE, topics.RECORD_QOS)
         self.create_subscription(ExposureCommand, topics.EXPOSURE_COMMAND, self._on_command, topics.RECORD_QOS)

@@ -23,6 +23,7 @@ from rclpy.node import Node
 
 from neural_ae_ros.msg import AppliedExposure, ExposureCommand
 
+from ..exposure import CameraLimits
 from ..loop_metrics import TraceRow, oscillation, step_events
 from ..parameters import node_defaults
 from ..sensor import SensorParams
@@ -92,7 +93,7 @@ def run_loop(method: str = "average", frames: int = 300, latency: Optional[int] 
     log_dir = Path(log_dir or tempfile.mkdtemp(prefix="neural_ae_loop_"))
     log_dir.mkdir(parents=True, exist_ok=True)
 
-    source = open_source("drive", drive, "", seed, width, height, fps)
+    source = open_source("drive", drive, "", seed, width, height, fps, script_frames=frames)
     events = [e for e in source.events if e.frame_index < frames]
     sensor = SensorParams.from_yaml()
 
@@ -183,7 +184,8 @@ def _score(recorder: LoopRecorder, frames: int, method: str, latency: int, fps: 
                             "gain": r.analog_gain, "mean_raw_level_dn": r.mean_level_dn,
                             "from_command": r.from_command,
                             "command_source_frame_index": r.command_source_frame_index} for r in trace],
-        "step_events": step_events(trace, events, target, sensor.black_level_dn),
+        "step_events": step_events(trace, events, target, sensor.black_level_dn,
+                                   limits=CameraLimits.from_yaml()),
         "oscillation": oscillation(trace, [e.frame_index for e in events]),
     }
 
