@@ -14,7 +14,7 @@ Grid cell ``i`` of an ``n``-grid along an axis of length ``L`` covers
 Speed: the 3 x 3 and 7 x 7 partitions are combined into their common refinement (at most
 9 x 9 = 81 cells). A cached per-shape map holds ``cell * 256``; one bincount of
 ``map + (green >> shift)`` gives all 81 x 256 counts, from which the 59 histograms follow
-exactly by summing cells (a fixed 59 x 81 0/1 matrix). For ``uint16`` input with a
+exactly by summing cells (integer ``np.add.reduceat`` over a fixed cell grouping). For ``uint16`` input with a
 ``2^n - 1`` white level this runs as a handful of torch CPU ops on one int32 copy of the
 green plane (~2x faster than numpy on one core); other inputs use numpy.
 """
@@ -57,8 +57,10 @@ def grid_edges(length: int, n: int) -> np.ndarray:
 
 
 @lru_cache(maxsize=16)
-def _refinement(h: int, w: int) -> Tuple[np.ndarray, np.ndarray, int]:
-    """(cell map * 256 as uint16 (h, w), 0/1 aggregation matrix (59, n_cells), n_cells)."""
+def _refinement(h: int, w: int) -> Tuple[np.ndarray, np.ndarray, int, np.ndarray, np.ndarray]:
+    """(cell map * 256 as uint16 (h, w), 0/1 aggregation matrix (59, n_cells), n_cells,
+    gather index, group starts): region ``i`` is the sum of cells
+    ``gather[starts[i]:starts[i + 1]]``."""
     if h < 7 or w < 7:
         raise ValueError(f"green plane {h}x{w} is too small for a 7x7 grid")
 
@@ -77,7 +79,7 @@ def _refinement(h: int, w: int) -> Tuple[np.ndarray, np.ndarray, int]:
     cell_map = (seg_r[:, None] * nc + seg_c[None, :]) * NUM_BINS
     cell_map = np.ascontiguousarray(cell_map.astype(np.uint16))
     cell_map.setflags(write=False)
-    agg = np.zeros((NUM_HISTOGRAMS, n_cells), dtype=np.float64)  # BLAS; exact < 2^53
+    agg = np.zeros((NUM_HISTOGRAMS, n_cells), dtype=np.float32)
     row0 = 0
     for n in GRIDS:
         for r in range(nr):
@@ -85,7 +87,11 @@ def _refinement(h: int, w: int) -> Tuple[np.ndarray, np.ndarray, int]:
                 agg[row0 + own_r[n][r] * n + own_c[n][c], r * nc + c] = 1
         row0 += n * n
     agg.setflags(write=False)
-    return cell_map, agg, n_cells
+    gather = np.concatenate([np.nonzero(row)[0] for row in agg]).astype(np.intp)
+    starts = np.concatenate([[0], np.cumsum((agg > 0).sum(axis=1))[:-1]]).astype(np.intp)
+    gather.setflags(write=False)
+    starts.setflags(write=False)
+    return cell_map, agg, n_cells, gather, starts
 
 
 @lru_cache(maxsize=8)
@@ -142,7 +148,7 @@ def histogram_stack(
         raise ValueError(f"expected a (H, W) mosaic, got shape {raw.shape}")
     g = green_plane(raw)
     h, w = g.shape
-    cell_map, agg, n_cells = _refinement(h, w)
+    cell_map, _, n_cells, gather, starts = _refinement(h, w)
     shift = _shift_for(int(white_level))
     if raw.dtype == np.uint16 and shift is not None and min(raw.strides) > 0:
         counts, total = _counts_torch_u16(raw, h, w, shift, n_cells)
@@ -152,7 +158,9 @@ def histogram_stack(
         idx += cell_map  # uint16, < 81 * 256
         counts = np.bincount(idx.ravel(), minlength=n_cells * NUM_BINS)
         mean = _mean(g) if return_mean else None
-    hist = (agg @ counts.reshape(n_cells, NUM_BINS)).astype(np.uint32)  # exact (float64 BLAS)
+    # integer sums of cells per region (no BLAS: its thread pool stalls on a busy machine)
+    counts = counts.reshape(n_cells, NUM_BINS)
+    hist = np.add.reduceat(counts[gather], starts, axis=0).astype(np.uint32)
     if not return_mean:
         return hist
     return hist, mean
@@ -167,7 +175,10 @@ def _counts_torch_u16(raw: np.ndarray, h: int, w: int, shift: int, n_cells: int)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             t = torch.from_numpy(raw)
-    x = t[0::2, 1::2].to(torch.int32)
+    # One cached int32 work buffer per thread and shape: a fresh 2.3 MB allocation per
+    # frame costs page faults, which on a loaded machine dominate the whole function.
+    x = _work_buffer(h, w)
+    x.copy_(t[0::2, 1::2])
     total = int(x.sum(dtype=torch.int64))
     x.bitwise_right_shift_(shift).clamp_max_(NUM_BINS - 1).add_(_torch_maps(h, w, "cpu")[0])
     counts = torch.bincount(x.view(-1), minlength=n_cells * NUM_BINS)
@@ -204,6 +215,18 @@ def histogram_stack_reference(raw: np.ndarray, white_level: int = 4095) -> np.nd
 _TORCH_CACHE = threading.local()
 
 
+def _work_buffer(h: int, w: int) -> torch.Tensor:
+    bufs = getattr(_TORCH_CACHE, "work", None)
+    if bufs is None:
+        bufs = _TORCH_CACHE.work = {}
+    buf = bufs.get((h, w))
+    if buf is None:
+        if len(bufs) >= 4:
+            bufs.clear()
+        buf = bufs[(h, w)] = torch.empty((h, w), dtype=torch.int32)
+    return buf
+
+
 def _torch_maps(h: int, w: int, device):
     """(cell map * 256 int32 (h, w), aggregation (59, n) float32, n) as cached tensors."""
     cache = getattr(_TORCH_CACHE, "cache", None)
@@ -211,10 +234,10 @@ def _torch_maps(h: int, w: int, device):
         cache = _TORCH_CACHE.cache = {}
     key = (h, w, str(device))
     if key not in cache:
-        cell_map, agg, n_cells = _refinement(h, w)
+        cell_map, agg, n_cells = _refinement(h, w)[:3]
         cache[key] = (
             torch.from_numpy(cell_map.astype(np.int32)).to(device),
-            torch.from_numpy(agg.astype(np.float32)).to(device),
+            torch.from_numpy(agg.copy()).to(device),
             n_cells,
         )
     return cache[key]
