@@ -105,6 +105,7 @@ class SimulatedSensor:
         self.params = params
         self.simulate_noise = simulate_noise
         self._generator = torch.Generator().manual_seed(int(seed))
+        self._out = None  # reused output buffer (no per-frame allocation)
 
     def capture(self, radiance_e_per_s: np.ndarray, settings: AppliedSettings) -> np.ndarray:
         """``radiance_e_per_s``: (3, H, W) linear RGB or (H, W) RGGB mosaic, e-/s."""
@@ -113,7 +114,9 @@ class SimulatedSensor:
             phi = bayer_sample_rggb(phi)
         if phi.ndim != 2:
             raise ValueError(f"radiance must be (3, H, W) or (H, W), got {tuple(radiance_e_per_s.shape)}")
+        if self._out is None or self._out.shape != phi.shape:
+            self._out = torch.empty(phi.shape, dtype=torch.float32)
         with torch.no_grad():
             dn = capture(phi, settings.exposure_time_s, settings.analog_gain, self.params,
-                         generator=self._generator, noise=self.simulate_noise)
+                         generator=self._generator, noise=self.simulate_noise, out=self._out)
         return dn.numpy().astype(np.uint16)

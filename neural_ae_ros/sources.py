@@ -26,7 +26,7 @@ class RadianceSource(Protocol):
     num_frames: Optional[int]  # None: endless
     events: Sequence[IlluminationEvent]
 
-    def frame(self, index: int): ...  # -> (radiance (3, H, W) float32 e-/s, boxes list)
+    def frame(self, index: int): ...  # -> (radiance (3, H, W) or RGGB mosaic (H, W), float32 e-/s; boxes)
 
 
 class StepTestSource:
@@ -52,12 +52,17 @@ class StepTestSource:
         texture = 1.0 + 0.3 * np.sin(xx * 0.7) * np.sin(yy * 0.9) + 0.05 * rng.standard_normal((height, width))
         base = (patches * np.clip(texture, 0.2, None)).astype(np.float32)
         base *= mean_e_per_s / base.mean()
-        self._base = np.stack([base * 0.9, base, base * 0.8])  # mild colour
+        # Stored already Bayer-sampled (RGGB, mild colour): the camera skips the sampling step.
+        mosaic = base.copy()
+        mosaic[0::2, 0::2] *= 0.9
+        mosaic[1::2, 1::2] *= 0.8
+        self._base = mosaic
 
     def factor(self, index: int) -> float:
         return [f for start, f in self._schedule if index >= start][-1]
 
     def frame(self, index: int):
+        """(H, W) RGGB mosaic of radiance in e-/s, and no boxes."""
         return self._base * np.float32(self.factor(index)), []
 
 

@@ -24,6 +24,7 @@ from rclpy.node import Node
 from neural_ae_ros.msg import AppliedExposure, ExposureCommand
 
 from ..exposure import CameraLimits
+from ..graph import pipeline, ros_args
 from ..loop_metrics import TraceRow, oscillation, step_events
 from ..parameters import node_defaults
 from ..sensor import SensorParams
@@ -55,17 +56,6 @@ def free_domain_id() -> int:
     return int(env) if env else random.randint(1, 100)
 
 
-def _node_command(module: str, params: Dict[str, object], namespace: str = "") -> List[str]:
-    cmd = [sys.executable, "-m", f"neural_ae_ros.ros.{module}", "--ros-args"]
-    if namespace:
-        cmd += ["-r", f"__ns:=/{namespace.strip('/')}"]
-    for key, value in params.items():
-        if isinstance(value, bool):
-            value = "true" if value else "false"
-        cmd += ["-p", f"{key}:={value}"]
-    return cmd
-
-
 def run_loop(method: str = "average", frames: int = 300, latency: Optional[int] = None,
              width: Optional[int] = None, height: Optional[int] = None, fps: Optional[float] = None,
              drive: Optional[str] = None, seed: Optional[int] = None, log_dir: Optional[Path] = None,
@@ -81,12 +71,10 @@ def run_loop(method: str = "average", frames: int = 300, latency: Optional[int] 
     fps = fps or cam["frame_rate_hz"]
     drive = drive or cam["drive"]
     seed = cam["seed"] if seed is None else int(seed)
-    needs_raw = method == "gradient"
-    cam_params = {"max_frames": frames, "actuation_latency_frames": latency, "width": width, "height": height,
-                  "frame_rate_hz": float(fps), "drive": drive, "seed": seed, "source": "drive",
-                  "wait_for_image_subscribers": 2 if needs_raw else 1,
-                  "wait_for_exposure_subscribers": 3, "lockstep_timeout_s": lockstep_timeout_s}
-    ae_params = {"method": method, **(extra_ae_params or {})}
+    graph = pipeline(method, camera={"max_frames": frames, "actuation_latency_frames": latency, "width": width,
+                                     "height": height, "frame_rate_hz": float(fps), "drive": drive, "seed": seed,
+                                     "source": "drive", "lockstep_timeout_s": lockstep_timeout_s},
+                     ae=extra_ae_params, wait_for_recorder=True)
     domain = free_domain_id()
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain), PYTHONUNBUFFERED="1")
     os.environ["ROS_DOMAIN_ID"] = str(domain)
@@ -104,10 +92,11 @@ def run_loop(method: str = "average", frames: int = 300, latency: Optional[int] 
         recorder = LoopRecorder()
         executor = SingleThreadedExecutor()
         executor.add_node(recorder)
-        for module, params in (("ae_controller", ae_params), ("histogram_node", {}), ("camera_bridge", cam_params)):
-            log = open(log_dir / f"{module}.log", "w")
-            procs.append((module, subprocess.Popen(_node_command(module, params), env=env, stdout=log,
-                                                   stderr=subprocess.STDOUT, start_new_session=True), log))
+        for node in graph:
+            log = open(log_dir / f"{node.executable}.log", "w")
+            procs.append((node.executable, subprocess.Popen([sys.executable, "-m", node.module, *ros_args(node)],
+                                                            env=env, stdout=log, stderr=subprocess.STDOUT,
+                                                            start_new_session=True), log))
         deadline = time.monotonic() + (timeout_s or (60.0 + 3.0 * frames / fps))
         bar = None
         if progress:

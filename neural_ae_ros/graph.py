@@ -1,0 +1,61 @@
+"""The node graph of one AE pipeline, described once (no ROS import).
+
+``neural-ae loop`` starts it as processes, ``launch/vehicle.launch.py`` as launch_ros Nodes.
+Each node reads its defaults from ``config/``; the graph only carries what the run overrides.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+from .parameters import AE_METHODS
+
+#: AE methods whose controller subscribes to the raw image as well as to the histograms.
+METHODS_NEEDING_RAW = ("gradient",)
+
+
+@dataclass(frozen=True)
+class NodeLaunch:
+    """One node of the graph: its module ``neural_ae_ros.ros.<executable>``, name, namespace and
+    parameter overrides."""
+
+    executable: str
+    namespace: str = ""
+    parameters: Dict[str, object] = field(default_factory=dict)
+
+    @property
+    def module(self) -> str:
+        return f"neural_ae_ros.ros.{self.executable}"
+
+
+def pipeline(method: str = "average", namespace: str = "", camera: Optional[Dict] = None,
+             ae: Optional[Dict] = None, wait_for_recorder: bool = False) -> List[NodeLaunch]:
+    """camera_bridge -> histogram_node -> ae_controller -> camera_bridge.
+
+    ``camera``/``ae``: parameter overrides. ``wait_for_recorder``: the camera holds its first
+    frame until the pipeline and one extra ``exposure`` subscriber (a recorder) are connected.
+    """
+    if method not in AE_METHODS:
+        raise ValueError(f"unknown AE method {method!r}; expected one of {', '.join(AE_METHODS)}")
+    cam = dict(camera or {})
+    if wait_for_recorder:
+        needs_raw = method in METHODS_NEEDING_RAW
+        cam.setdefault("wait_for_image_subscribers", 2 if needs_raw else 1)
+        cam.setdefault("wait_for_exposure_subscribers", 3)
+    return [
+        NodeLaunch("ae_controller", namespace, {"method": method, **(ae or {})}),
+        NodeLaunch("histogram_node", namespace, {}),
+        NodeLaunch("camera_bridge", namespace, cam),
+    ]
+
+
+def ros_args(node: NodeLaunch) -> List[str]:
+    """Command-line arguments (after the executable) that start ``node`` with its overrides."""
+    args = ["--ros-args"]
+    if node.namespace:
+        args += ["-r", f"__ns:=/{node.namespace.strip('/')}"]
+    for key, value in node.parameters.items():
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        args += ["-p", f"{key}:={value}"]
+    return args
