@@ -44,8 +44,11 @@ def _run(args) -> int:
     for method in cfg["methods"]:
         print(f"running the closed loop with '{method}' AE: {frames} frames of drive '{cfg['drive']}' "
               f"({cfg['width']}x{cfg['height']}), three ROS 2 processes over DDS ...", flush=True)
+        overrides = (cfg.get("method_overrides") or {}).get(method) or {}
         r = run_loop(method=method, frames=frames, latency=cfg["actuation_latency_frames"], width=cfg["width"],
-                     height=cfg["height"], drive=cfg["drive"], seed=cfg["seed"], log_dir=out / f"logs_{method}")
+                     height=cfg["height"], drive=cfg["drive"], seed=cfg["seed"], log_dir=out / f"logs_{method}",
+                     extra_ae_params=overrides)
+        r["ae_overrides"] = overrides
         write_json(r, out / f"loop_{method}.json")
         results.append(r)
     sensor = SensorParams.from_yaml()

@@ -86,14 +86,15 @@ def step_events(trace: Sequence[TraceRow], events, target_level_dn: Optional[flo
     """One record per illumination event: frames until back within +-tolerance of the target.
 
     ``target_level_dn`` None (methods without a level target, e.g. gradient AE): the level the
-    loop had settled to before the event.
+    loop had settled to before the first event (its steady state in the undisturbed scene).
     """
     out = []
     frames = sorted(e.frame_index for e in events)
+    reference = settle_target(trace, frames[0]) if frames and target_level_dn is None else None
     for e in sorted(events, key=lambda e: e.frame_index):
         nxt = [f for f in frames if f > e.frame_index]
         until = nxt[0] if nxt else None
-        target = target_level_dn if target_level_dn is not None else settle_target(trace, e.frame_index)
+        target = target_level_dn if target_level_dn is not None else reference
         conv = None if target is None else convergence_frames(trace, e.frame_index, target, black_level_dn,
                                                               tolerance_ev, until_frame=until)
         record = {"name": e.name, "frame_index": e.frame_index, "factor": e.factor,

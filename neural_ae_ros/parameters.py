@@ -112,6 +112,9 @@ NODE_PARAMETERS: Dict[str, List[ParamSpec]] = {
     "ae_controller": [
         ParamSpec("method", str, "AE method.", _ae("method"), choices=AE_METHODS),
         ParamSpec("ema_mu", float, "Eq. 5 smoothing of log exposure (0: no smoothing).", _ae("ema_mu"), low=0.0, high=0.99),
+        ParamSpec("wait_for_applied_command", bool,
+                  "Decide only on frames captured with the last decided command; repeat it meanwhile "
+                  "(avoids overshoot under actuation latency).", _ae("wait_for_applied_command")),
         ParamSpec("t_max_s", float, "Eq. 6 longest exposure time before gain is raised (s).", _ae("t_max_s"),
                   low=1e-5, high=0.1),
         ParamSpec("target_level_fraction", float,

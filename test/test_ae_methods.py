@@ -167,3 +167,28 @@ def test_gradient_ae_closed_loop_leaves_extremes():
             t, k = cmd.exposure_time_s, cmd.analog_gain
         ratio = t * k / e0
         assert (ratio > 4) if t0 < 0.01 else (ratio < 0.25)
+
+
+def test_wait_for_applied_command_holds_until_the_decision_lands():
+    """With wait_for_applied_command, frames captured before the last decision took effect get
+    that decision repeated (held), and a new decision comes from the first frame that shows it."""
+    from neural_ae_ros.ae import ExposureController, Observation, make_method
+
+    ctrl = ExposureController(make_method("average"), mu=0.0, wait_for_applied_command=True)
+    dark = dict(exposure_time_s=0.001, analog_gain=1.0, mean_level_dn=200.0)
+    first = ctrl.update(Observation(frame_index=0, command_source_frame_index=-1, **dark))
+    assert not first.held and first.effective_exposure_s > 0.001 * 1.5
+    # frames 1..3 were captured before command 0 landed (latency 3): held, same settings
+    for f in (1, 2, 3):
+        held = ctrl.update(Observation(frame_index=f, command_source_frame_index=-1, **dark))
+        assert held.held and held.source_frame_index == f
+        assert held.effective_exposure_s == first.effective_exposure_s
+    # frame 4 shows command 0: a new decision
+    lit = dict(exposure_time_s=first.exposure_time_s, analog_gain=first.analog_gain, mean_level_dn=2079.5)
+    fresh = ctrl.update(Observation(frame_index=4, command_source_frame_index=0, **lit))
+    assert not fresh.held and abs(fresh.effective_exposure_s / first.effective_exposure_s - 1) < 0.01
+    # without the option every frame is decided anew (and overshoots on the stale dark frames)
+    free = ExposureController(make_method("average"), mu=0.0)
+    a = free.update(Observation(frame_index=0, **dark))
+    b = free.update(Observation(frame_index=1, **dark))
+    assert not a.held and not b.held and b.effective_exposure_s == a.effective_exposure_s

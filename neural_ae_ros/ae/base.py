@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import abc
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Type
 
 import numpy as np
@@ -51,6 +51,8 @@ class Observation:
     white_level_dn: int = 4095
     black_level_dn: float = 64.0
     stamp_s: Optional[float] = None
+    #: source_frame_index of the command the frame was captured with (None: unknown/initial).
+    command_source_frame_index: Optional[int] = None
 
     @property
     def effective_exposure_s(self) -> float:
@@ -175,6 +177,9 @@ class ExposureCommandValues:
     adjustment_factor: float = 1.0  # u reported by the method (after guarding)
     requested_effective_exposure_s: float = float("nan")  # after EMA, before split/clamp
     problems: Tuple[str, ...] = ()
+    #: True when the controller repeated its last command instead of deciding anew (it was
+    #: waiting for that command to show up in a frame, ``wait_for_applied_command``).
+    held: bool = False
 
 
 class ExposureController:
@@ -197,6 +202,7 @@ class ExposureController:
         t_max_s: float = 0.015,
         mu: float = 0.9,
         max_adjustment: Optional[float] = None,
+        wait_for_applied_command: bool = False,
     ) -> None:
         if not (0.0 <= mu <= 1.0):
             raise ValueError(f"mu={mu!r} must be in [0, 1]")
@@ -209,13 +215,33 @@ class ExposureController:
         self.t_max_s = float(t_max_s)
         self.mu = float(mu)
         self.max_adjustment = max_adjustment
+        # Like a driver's "skip frames until the metadata shows the commanded values": with
+        # actuation latency, a controller that reacts to frames captured before its last command
+        # took effect overshoots (a proportional controller then oscillates).
+        self.wait_for_applied_command = bool(wait_for_applied_command)
         self.last_command: Optional[ExposureCommandValues] = None
+        self._decided_source_frame_index = -1  # frame the last real (not held) decision came from
 
     def reset(self) -> None:
         self.method.reset()
         self.last_command = None
+        self._decided_source_frame_index = -1
 
     def update(self, obs: Observation) -> ExposureCommandValues:
+        if (self.wait_for_applied_command and self.last_command is not None
+                and obs.command_source_frame_index is not None
+                and obs.command_source_frame_index < self._decided_source_frame_index):
+            return self._hold(obs)
+        return self._decide(obs)
+
+    def _hold(self, obs: Observation) -> ExposureCommandValues:
+        """Repeat the last decision for frame ``obs`` (that decision has not landed yet)."""
+        cmd = replace(self.last_command, source_frame_index=int(obs.frame_index), adjustment_factor=1.0,
+                      problems=(), held=True)
+        self.last_command = cmd
+        return cmd
+
+    def _decide(self, obs: Observation) -> ExposureCommandValues:
         problems: List[str] = []
         try:
             e_obs = obs.effective_exposure_s
@@ -265,4 +291,5 @@ class ExposureController:
             problems=tuple(problems),
         )
         self.last_command = cmd
+        self._decided_source_frame_index = cmd.source_frame_index
         return cmd

@@ -73,7 +73,8 @@ class AeControllerNode(Node):
         limits = CameraLimits(v["min_exposure_time_s"], v["max_exposure_time_s"],
                               v["min_analog_gain"], v["max_analog_gain"])
         method = make_method(v["method"], **method_kwargs(v["method"], v))
-        self.controller = ExposureController(method, limits, t_max_s=v["t_max_s"], mu=v["ema_mu"])
+        self.controller = ExposureController(method, limits, t_max_s=v["t_max_s"], mu=v["ema_mu"],
+                                             wait_for_applied_command=v["wait_for_applied_command"])
         self.get_logger().info(f"AE method '{v['method']}', mu={v['ema_mu']}, T_max={v['t_max_s']} s")
         if hasattr(self, "pending"):
             self._update_image_subscription()
@@ -147,6 +148,7 @@ class AeControllerNode(Node):
             histograms=counts.reshape(hist.num_regions, hist.num_bins),
             white_level_dn=self.white_level_dn,
             black_level_dn=self.black_level_dn,
+            command_source_frame_index=int(exp.command_source_frame_index) if exp.from_command else -1,
         )
         values = self.controller.update(obs)
         for problem in values.problems:

@@ -1,0 +1,51 @@
+"""Loop scores on hand-made traces."""
+import math
+
+from neural_ae_ros.exposure import CameraLimits
+from neural_ae_ros.loop_metrics import TraceRow, convergence_frames, level_ev_error, oscillation, step_events
+from neural_ae_ros.sources import IlluminationEvent
+
+BLACK = 64.0
+TARGET = 2079.5
+
+
+def _row(i, level, e=0.005):
+    return TraceRow(i, e, 1.0, level, True, i - 1)
+
+
+def test_level_error_in_ev():
+    assert level_ev_error(TARGET, TARGET, BLACK) == 0.0
+    assert abs(level_ev_error(BLACK + (TARGET - BLACK) / 2, TARGET, BLACK) + 1.0) < 1e-12
+
+
+def test_convergence_counts_frames_until_held_within_half_ev():
+    levels = [TARGET] * 10 + [100.0] * 5 + [700.0, 1200.0, 1600.0, 1700.0, 1500.0, 2000.0]
+    trace = [_row(i, v) for i, v in enumerate(levels)]
+    # 1200 is 0.83 EV below the target, 1600 is 0.39 EV below: in band from frame 17 on
+    assert convergence_frames(trace, 10, TARGET, BLACK, hold=3) == 7
+    assert convergence_frames(trace, 10, TARGET, BLACK, hold=10) is None
+
+
+def test_step_events_use_the_pre_event_steady_state_without_a_level_target():
+    levels = [900.0] * 20 + [80.0] * 10 + [4000.0] * 3 + [1000.0] * 10
+    trace = [_row(i, v) for i, v in enumerate(levels)]
+    events = [IlluminationEvent(20, 1e-3, "in"), IlluminationEvent(30, 1e3, "out")]
+    rec = step_events(trace, events, None, BLACK)
+    assert [r["target_level_dn"] for r in rec] == [900.0, 900.0]
+    assert rec[0]["frames_to_converge"] is None and rec[1]["frames_to_converge"] == 3
+
+
+def test_limited_by_camera_is_reported_when_exposure_is_pinned():
+    lim = CameraLimits()
+    pinned = lim.max_effective_exposure_s
+    trace = [_row(i, TARGET) for i in range(10)] + [_row(10 + i, 300.0, pinned / 1.0) for i in range(10)]
+    rec = step_events(trace, [IlluminationEvent(10, 1e-3, "tunnel")], TARGET, BLACK, limits=lim)
+    assert rec[0]["frames_to_converge"] is None and rec[0]["limited_by_camera"] is True
+
+
+def test_oscillation_counts_sign_changes_away_from_events():
+    steady = [_row(i, TARGET, 0.005 * (1.1 if i % 2 else 1.0)) for i in range(100)]
+    calm = [_row(i, TARGET, 0.005) for i in range(100)]
+    assert oscillation(steady, guard=10)["sign_changes_per_100_frames"] > 80
+    assert oscillation(calm, guard=10)["sign_changes_per_100_frames"] == 0
+    assert math.isclose(oscillation(steady, guard=10)["rms_step_ev"], math.log2(1.1), rel_tol=1e-6)
