@@ -9,6 +9,7 @@ import sys
 COMMAND_MODULES = (
     "neural_ae_ros.cli_loop",
     "neural_ae_ros.cli_demo",
+    "neural_ae_ros.cli_scenes",
 )
 
 

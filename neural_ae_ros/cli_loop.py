@@ -11,6 +11,7 @@ def add_commands(subparsers) -> None:
     p.add_argument("--frames", type=int, default=300, help="frames to capture")
     p.add_argument("--latency", type=int, default=None, help="actuation latency in frames (0-5; default: config)")
     p.add_argument("--drive", default=None, help="built-in drive (default: config/scene_source.yaml)")
+    p.add_argument("--bag", default=None, help="replay a scene recording (neural-ae record-scene) instead of a drive")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--width", type=int, default=None)
     p.add_argument("--height", type=int, default=None)
@@ -35,7 +36,8 @@ def _run(args) -> int:
     if args.latency is not None and not 0 <= args.latency <= 5:
         raise SystemExit(f"--latency {args.latency}: must be in 0..5")
     result = run_loop(method=args.method, frames=args.frames, latency=args.latency, width=args.width,
-                      height=args.height, fps=args.fps, drive=args.drive, seed=args.seed, log_dir=args.log_dir)
+                      height=args.height, fps=args.fps, drive=args.drive, seed=args.seed, log_dir=args.log_dir,
+                      bag_path=args.bag)
     if args.json:
         write_json(result, args.json)
     print(summary_line(result))

@@ -109,6 +109,14 @@ NODE_PARAMETERS: Dict[str, List[ParamSpec]] = {
         ParamSpec("num_bins", int, "Bins per histogram (paper 000: 256).", ("histograms.yaml", "histograms", "num_bins"),
                   low=256, high=256, read_only=True),
     ],
+    "isp_node": [
+        ParamSpec("demosaic", str, "Demosaicing method.", ("isp.yaml", "isp", "demosaic"), choices=("bilinear", "malvar")),
+        ParamSpec("binning", bool, "2x2 quad binning to half resolution instead of demosaicing (fast path).",
+                  ("isp.yaml", "isp", "binning")),
+        ParamSpec("digital_gain", float, "Linear gain before the tone curve.", ("isp.yaml", "isp", "digital_gain"),
+                  low=0.01, high=100.0),
+        ParamSpec("gamma", float, "Tone curve exponent (2.4: sRGB).", ("isp.yaml", "isp", "gamma"), low=1.0, high=4.0),
+    ],
     "ae_controller": [
         ParamSpec("method", str, "AE method.", _ae("method"), choices=AE_METHODS),
         ParamSpec("ema_mu", float, "Eq. 5 smoothing of log exposure (0: no smoothing).", _ae("ema_mu"), low=0.0, high=0.99),

@@ -86,6 +86,43 @@ class DriveAdapter:
         return radiance, boxes
 
 
+class EndOfSource(Exception):
+    """The source has no frame at this index (a recording ended)."""
+
+
+class SceneBagSource:
+    """A scene recording (``neural-ae record-scene``, rosbag2 MCAP) as a radiance source.
+
+    Frames are read in order as the camera asks for them; ``events`` come from the bag's
+    ``/scene/info`` record. Errors (unreadable or truncated bag, missing topic, malformed frame)
+    name the file and topic (:class:`neural_ae_ros.scene_bag.SceneBagError`).
+    """
+
+    def __init__(self, path: str, allow_truncated: bool = False) -> None:
+        from .scene_bag import read_scene_bag
+
+        self.bag = read_scene_bag(path, allow_truncated=allow_truncated)
+        info = self.bag.info
+        self.width, self.height = int(info.get("width", 0)), int(info.get("height", 0))
+        self.num_frames = int(info["frames"]) if info.get("frames") else None
+        self.events = [IlluminationEvent(int(e["frame"]), float(e["factor"]), str(e["kind"]))
+                       for e in info.get("events", [])]
+        self._frames = self.bag.frames()
+        self._next = 0
+
+    def frame(self, index: int):
+        if index < self._next:
+            raise ValueError(f"{self.bag.path}: frames are read in order; frame {index} was already read")
+        for f in self._frames:
+            if f.index == index:
+                self._next = index + 1
+                return f.radiance, f.boxes
+            if f.index > index:
+                raise ValueError(f"{self.bag.path}: frame {index} missing (next is {f.index})")
+        self.num_frames = index
+        raise EndOfSource(f"{self.bag.path}: recording ends after {index} frames")
+
+
 #: Frames over which a built-in drive's script is laid out when the run length is open.
 DEFAULT_SCRIPT_FRAMES = 300
 
@@ -101,7 +138,5 @@ def open_source(source: str, drive: str = "panorama_pan", bag_path: str = "", se
     if source == "bag":
         if not bag_path:
             raise ValueError("source 'bag' needs bag_path")
-        from .scene_bag import SceneBagSource
-
         return SceneBagSource(bag_path)
     raise ValueError(f"unknown source {source!r}: expected 'drive' or 'bag'")

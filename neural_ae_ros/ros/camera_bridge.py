@@ -21,7 +21,7 @@ from neural_ae_ros.msg import AppliedExposure, ExposureCommand
 from ..camera import ExposureScheduler, SimulatedSensor
 from ..exposure import CameraLimits
 from ..sensor import SensorParams
-from ..sources import open_source
+from ..sources import EndOfSource, open_source
 from . import topics
 from .convert import raw_to_image
 from .dds import configure_middleware
@@ -115,6 +115,10 @@ class CameraBridge(Node):
             return
         try:
             radiance, _boxes = self.source.frame(self.frame_index)
+        except EndOfSource as exc:
+            self.finished = True
+            self.get_logger().info(f"camera_bridge: {exc}")
+            return
         except Exception as exc:  # a broken source frame: say which, keep the node alive
             self.get_logger().error(f"source frame {self.frame_index}: {exc}")
             self.frame_index += 1

@@ -60,7 +60,7 @@ def run_loop(method: str = "average", frames: int = 300, latency: Optional[int] 
              width: Optional[int] = None, height: Optional[int] = None, fps: Optional[float] = None,
              drive: Optional[str] = None, seed: Optional[int] = None, log_dir: Optional[Path] = None,
              timeout_s: Optional[float] = None, extra_ae_params: Optional[Dict] = None,
-             progress: bool = True, lockstep_timeout_s: float = 1.0) -> Dict:
+             progress: bool = True, lockstep_timeout_s: float = 1.0, bag_path: Optional[str] = None) -> Dict:
     """Run the three-node loop for ``frames`` frames; returns the result record (see cli)."""
     configure_middleware()
     cam = node_defaults("camera_bridge")
@@ -71,9 +71,18 @@ def run_loop(method: str = "average", frames: int = 300, latency: Optional[int] 
     fps = fps or cam["frame_rate_hz"]
     drive = drive or cam["drive"]
     seed = cam["seed"] if seed is None else int(seed)
-    graph = pipeline(method, camera={"max_frames": frames, "actuation_latency_frames": latency, "width": width,
-                                     "height": height, "frame_rate_hz": float(fps), "drive": drive, "seed": seed,
-                                     "source": "drive", "lockstep_timeout_s": lockstep_timeout_s},
+    if bag_path:
+        source = open_source("bag", bag_path=str(bag_path))
+        width, height = source.width, source.height
+        if source.num_frames is not None:
+            frames = min(frames, source.num_frames)
+        camera = {"source": "bag", "bag_path": str(Path(bag_path).resolve())}
+        drive = f"bag:{bag_path}"
+    else:
+        source = open_source("drive", drive, "", seed, width, height, fps, script_frames=frames)
+        camera = {"source": "drive", "drive": drive, "seed": seed, "width": width, "height": height}
+    graph = pipeline(method, camera={"max_frames": frames, "actuation_latency_frames": latency,
+                                     "frame_rate_hz": float(fps), "lockstep_timeout_s": lockstep_timeout_s, **camera},
                      ae=extra_ae_params, wait_for_recorder=True)
     domain = free_domain_id()
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain), PYTHONUNBUFFERED="1")
@@ -81,7 +90,6 @@ def run_loop(method: str = "average", frames: int = 300, latency: Optional[int] 
     log_dir = Path(log_dir or tempfile.mkdtemp(prefix="neural_ae_loop_"))
     log_dir.mkdir(parents=True, exist_ok=True)
 
-    source = open_source("drive", drive, "", seed, width, height, fps, script_frames=frames)
     events = [e for e in source.events if e.frame_index < frames]
     sensor = SensorParams.from_yaml()
 

@@ -43,11 +43,11 @@ def draw_boxes(img: Image.Image, boxes: Iterable[dict], scale: float = 1.0, igno
     for b in ignored:
         if b.get("box"):
             x0, y0, x1, y1 = [v * scale for v in b["box"]]
-            d.rectangle([x0, y0, x1 - 1, y1 - 1], outline=(128, 128, 128))
+            d.rectangle([x0, y0, max(x0, x1 - 1), max(y0, y1 - 1)], outline=(128, 128, 128))
     for b in boxes:
         x0, y0, x1, y1 = [v * scale for v in b["box"]]
         col = CLASS_COLOURS.get(b["cls"], (255, 255, 255))
-        d.rectangle([x0, y0, x1 - 1, y1 - 1], outline=col)
+        d.rectangle([x0, y0, max(x0, x1 - 1), max(y0, y1 - 1)], outline=col)
         if labels and (y1 - y0) > 10:
             d.text((x0 + 1, max(0, y0 - 10)), b["cls"].split("_")[0], fill=col, font=font)
 

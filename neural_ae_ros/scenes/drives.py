@@ -28,6 +28,9 @@ Event ``factor`` = mean luminance of the frames 0.6 s and 1.0 s after the event 
 0.6 s and 1.0 s before (rendered at low resolution, same seed), or the exact scripted factor.
 The seed varies the world, objects and event timing within a drive type; the same seed gives
 the same frames.
+
+:class:`FileSource` serves real HDR files (EXR / .hdr, e.g. merged with :mod:`neural_ae_ros.hdr_merge`)
+through the same ``frame(i)`` interface.
 """
 from __future__ import annotations
 
@@ -220,9 +223,9 @@ def procedural_stage(rng: np.random.Generator, kind: str, width: int, height: in
     if w.tunnel is not None:
         t = w.tunnel
         r = rng.random()
-        if r < 0.35:
+        if r < 0.25:
             z0, place = t.z0 - rng.uniform(10, 120), "tunnel_approach"
-        elif r < 0.75:
+        elif r < 0.8:
             z0, place = rng.uniform(t.z0 + 15, max(t.z0 + 16, t.z1 - 25)), "tunnel_inside"
         else:
             z0, place = t.z1 - rng.uniform(-5, 25), "tunnel_exit"
@@ -248,8 +251,8 @@ class DriveSource:
                  num_frames: int = 450, hfov_deg: float = 60.0, panorama: Optional[str] = None):
         if name not in DRIVES:
             raise ValueError(f"unknown drive {name!r}; expected one of {DRIVES}")
-        if num_frames < 10:
-            raise ValueError("num_frames must be >= 10")
+        if num_frames < 2:
+            raise ValueError("num_frames must be >= 2")
         if fps <= 0:
             raise ValueError("fps must be > 0")
         self.name, self.width, self.height, self.seed = name, int(width), int(height), int(seed)
@@ -266,7 +269,7 @@ class DriveSource:
         return int(round(frac * self.num_frames))
 
     def _build(self, rng, panorama):
-        n, T = self.num_frames, self.duration_s
+        T = self.duration_s
         name = self.name
         if name == "panorama_pan":
             f_in = self._frac_frame(0.3)
@@ -284,15 +287,14 @@ class DriveSource:
             self._event_frames = [(f_in, "tunnel_entry"), (f_out, "tunnel_exit")]
             st.meta.update(drive=name)
             return st
-        speed = float(rng.uniform(11, 15)) if name == "tunnel" else float(rng.uniform(13, 20))
+        speed = float(rng.uniform(15, 20)) if name == "tunnel" else float(rng.uniform(13, 20))
         z0 = 0.0
         z_end = z0 + speed * T
         kw = {}
-        sun_path = None
         if name == "tunnel":
             te = float(rng.uniform(0.25, 0.35)) * T
             tx = float(rng.uniform(0.6, 0.75)) * T
-            tz = (z0 + speed * te + 1.4, z0 + speed * tx + 1.4)  # camera crosses the portal at the event
+            tz = (z0 + speed * te, z0 + speed * tx)
             w = pr.sample_world(rng, "tunnel", z_span=(z0 - 60, z_end + 400), tunnel_at=tz, seed=self.seed)
             self._event_frames = [(self._z_frame(tz[0], z0, speed), "tunnel_entry"),
                                   (self._z_frame(tz[1], z0, speed), "tunnel_exit")]
@@ -384,6 +386,7 @@ class DriveSource:
 
     def _compute_events(self) -> list:
         out = []
+        self._event_frames = [(f, k) for f, k in self._event_frames if 0 <= f < self.num_frames]
         k0, k1 = max(1, int(round(0.6 * self.fps))), max(2, int(round(1.0 * self.fps)))
         for f, kind in self._event_frames:
             if kind in self._scripted:
@@ -394,3 +397,50 @@ class DriveSource:
                 factor = float(after / max(before, 1e-12))
             out.append(IlluminationEvent(frame=int(f), kind=kind, factor=float(factor), time_s=f / self.fps))
         return out
+
+
+class FileSource:
+    """Real HDR frames from files (OpenEXR / Radiance .hdr), same interface as :class:`DriveSource`.
+
+    ``FileSource(path_or_dir, scale_e_per_s=1.0, fps=30.0)``: a directory is read in sorted
+    file-name order (``*.exr``, ``*.hdr``); ``scale_e_per_s`` converts file units to e-/s.
+    Optional boxes per frame from a sidecar ``<stem>.json`` holding a list of
+    ``{"cls": ..., "box": [x0, y0, x1, y1]}``. Files are validated on load (clear errors naming
+    the file, see :mod:`neural_ae_ros.hdr_io`); all frames must have the same size.
+    """
+
+    def __init__(self, path, scale_e_per_s: float = 1.0, fps: float = 30.0):
+        from pathlib import Path
+
+        p = Path(path)
+        if p.is_dir():
+            files = sorted(f for f in p.iterdir() if f.suffix.lower() in (".exr", ".hdr", ".pic"))
+        else:
+            files = [p]
+        if not files:
+            raise ValueError(f"{p}: no .exr or .hdr files")
+        self.files, self.scale, self.fps = files, float(scale_e_per_s), float(fps)
+        self.num_frames = len(files)
+        self.events: list = []
+        first = self._load(0)
+        self.height, self.width = first.shape[1:]
+
+    def _load(self, i: int) -> np.ndarray:
+        from .. import hdr_io
+
+        return hdr_io.load_radiance(self.files[i], self.scale)
+
+    def __len__(self):
+        return self.num_frames
+
+    def frame(self, i: int):
+        import json
+
+        f = self.files[int(i) % self.num_frames]
+        rad = self._load(int(i) % self.num_frames)
+        if rad.shape[1:] != (self.height, self.width):
+            raise ValueError(f"{f}: size {rad.shape[2]}x{rad.shape[1]} differs from the first frame's "
+                             f"{self.width}x{self.height}")
+        side = f.with_suffix(".json")
+        boxes = json.loads(side.read_text(encoding="utf-8")) if side.is_file() else []
+        return rad, boxes, []

@@ -51,10 +51,11 @@ F16_PEAK = 60000.0
 
 #: Scene kinds and their probabilities. Like paper 000's data (50 % day, 20 % dusk, 30 % night),
 #: weighted toward the edge cases AE must handle (tunnels, low sun, night lights):
-#: procedural day 40 % (day 6, day_sun 12, overcast 3, bridge 6, tunnel 13), real panoramas 12 %
-#: (day, low sun and night ones), dusk 18 %, night 30 % (street-lit 19, rural 11).
+#: procedural day 40 % (day 5, day_sun 12, overcast 2, bridge 6, tunnel 15 (a quarter approaching
+#: the portal, half inside toward the exit, a fifth at the exit)), real panoramas 12 % (day, low
+#: sun and night ones), dusk 18 %, night 30 % (street-lit 19, rural 11).
 SCENE_MIX = (
-    ("day", 0.06), ("day_sun", 0.12), ("overcast", 0.03), ("bridge", 0.06), ("tunnel", 0.13),
+    ("day", 0.05), ("day_sun", 0.12), ("overcast", 0.02), ("bridge", 0.06), ("tunnel", 0.15),
     ("panorama", 0.12), ("dusk", 0.18), ("night", 0.19), ("night_rural", 0.11),
 )
 

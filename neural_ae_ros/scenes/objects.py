@@ -80,6 +80,8 @@ class Canvas:
         self.shade = np.ones(shp, np.float32)
         self.retro = np.zeros(shp, np.float32)
         self.px_per_m = px_per_m
+        # level of detail: fine parts (spokes, slats, LED rings) only where they span pixels
+        self.detail = px_per_m * 0.5 >= 8.0
 
     # primitives return (row slice, col slice, boolean mask of that window) or None
     def _win(self, x0, y0, x1, y1):
@@ -176,6 +178,8 @@ class Canvas:
         h, w = self.alpha.shape[0] // s, self.alpha.shape[1] // s
 
         def down(a):
+            if s == 2:
+                return (a[..., 0::2, 0::2] + a[..., 1::2, 0::2] + a[..., 0::2, 1::2] + a[..., 1::2, 1::2]) * 0.25
             return a.reshape(a.shape[:-2] + (h, s, w, s)).mean(axis=(-3, -1))
 
         a = down(self.alpha)
@@ -308,7 +312,7 @@ def _draw_car_end(cv, W, H, p, k, lights):
         # grille with slats
         gx0, gx1 = W * 0.3, W * 0.7
         cv.paint(cv.m_rect(gx0, 0.45, gx1, ly1), albedo=(0.03, 0.03, 0.03))
-        for i in range(5):
+        for i in range(5 if cv.detail else 0):
             yy = 0.47 + i * (ly1 - 0.47) / 5
             cv.paint(cv.m_rect(gx0 + 0.02, yy, gx1 - 0.02, yy + 0.012), albedo=(0.35, 0.35, 0.35))
         hl_emit = None
@@ -343,6 +347,8 @@ def _draw_car_end(cv, W, H, p, k, lights):
 def _wheel(cv, cx, r, spokes=5, rim=(0.55, 0.55, 0.57)):
     cv.paint(cv.m_ellipse(cx, r, r, r), albedo=(0.03, 0.03, 0.03), texture=0.3)
     cv.paint(cv.m_ellipse(cx, r, r * 0.6, r * 0.6), albedo=rim, shade=1.1)
+    if not cv.detail:
+        return
     for i in range(spokes):
         a = 2 * math.pi * i / spokes
         cv.paint(cv.m_line(cx, r, cx + 0.55 * r * math.cos(a), r + 0.55 * r * math.sin(a), r * 0.12), albedo=(0.15, 0.15, 0.16))
@@ -391,7 +397,7 @@ def _draw_bus_end(cv, W, H, p, k, lights):
         if not truck:
             cv.paint(cv.m_rect(0.3, H * 0.9, W - 0.3, H * 0.97), albedo=(0.05, 0.05, 0.05),
                      emit=(_n(800), _n(500), _n(60)))
-            for i in range(10):
+            for i in range(10 if cv.detail else 0):
                 xx = 0.4 + i * (W - 0.8) / 10
                 cv.paint(cv.m_rect(xx, H * 0.915, xx + 0.08, H * 0.955), albedo=(0.9, 0.6, 0.1),
                          emit=(_n(2000), _n(1300), _n(150)))
@@ -399,7 +405,7 @@ def _draw_bus_end(cv, W, H, p, k, lights):
         for xa in (0.15, W - 0.5):
             cv.paint(cv.m_rect(xa, 0.6, xa + 0.35, 0.78), albedo=(0.7, 0.7, 0.7), emit=hl)
         cv.paint(cv.m_rect(W * 0.3, 0.55, W * 0.7, 0.85), albedo=(0.05, 0.05, 0.05))
-        for i in range(6):
+        for i in range(6 if cv.detail else 0):
             yy = 0.57 + i * 0.045
             cv.paint(cv.m_rect(W * 0.31, yy, W * 0.69, yy + 0.015), albedo=(0.4, 0.4, 0.4))
     else:
@@ -415,7 +421,7 @@ def _draw_bus_end(cv, W, H, p, k, lights):
         else:
             cv.paint(cv.m_rect(0.2, H * 0.55, W - 0.2, H * 0.85), albedo=(0.04, 0.05, 0.06), shade=1.4)
             cv.paint(cv.m_rect(0.4, H * 0.3, W - 0.4, H * 0.45), albedo=(0.1, 0.1, 0.12))
-            for i in range(8):
+            for i in range(8 if cv.detail else 0):
                 xx = 0.5 + i * (W - 1.0) / 8
                 cv.paint(cv.m_rect(xx, H * 0.32, xx + 0.1, H * 0.43), albedo=(0.3, 0.3, 0.3))
         brake = p["braking"]
@@ -509,7 +515,7 @@ def _draw_bike(cv, W, H, p, k, t, lights):
         xb, xf = (0.4, W - 0.4) if face_right else (W - 0.4, 0.4)
         for wx in (xb, xf):
             cv.paint(cv.m_ring(wx, r, r - 0.04, r), albedo=(0.03, 0.03, 0.03))
-            for i in range(12):
+            for i in range(12 if cv.detail else 0):
                 a = 2 * math.pi * i / 12 + t * 6
                 cv.paint(cv.m_line(wx, r, wx + r * math.cos(a), r + r * math.sin(a), 0.012), albedo=(0.5, 0.5, 0.52))
         s = 1 if face_right else -1
@@ -619,7 +625,7 @@ def make_object(rng, cls: str, x: float, z: float, *, view: str = "rear", speed:
         van = rng.random() < 0.25
         p = dict(colour=_paint_colour(rng), seed=seed, braking=bool(rng.random() < 0.25),
                  drl=bool(rng.random() < 0.7), dark_bumper=bool(rng.random() < 0.5),
-                 head_nits=float(rng.uniform(1e5, 6e5)), face_right=lateral_speed >= 0)
+                 head_nits=float(rng.uniform(2e4, 1.5e5)), face_right=lateral_speed >= 0)
         Wm, Hm = (2.0, float(rng.uniform(1.9, 2.3))) if van else (float(rng.uniform(1.7, 1.9)), float(rng.uniform(1.4, 1.6)))
         if view == "side":
             return ObjectSpec(cls, ("van" if van else "car") + "_side", x, z, float(rng.uniform(4.8, 5.4)) if van else float(rng.uniform(3.9, 4.8)),
@@ -628,7 +634,7 @@ def make_object(rng, cls: str, x: float, z: float, *, view: str = "rear", speed:
     if cls == "bus_truck":
         truck = rng.random() < 0.5
         p = dict(colour=_paint_colour(rng), seed=seed, braking=bool(rng.random() < 0.25), drl=bool(rng.random() < 0.7),
-                 head_nits=float(rng.uniform(1e5, 5e5)), stripe=_paint_colour(rng), cab_colour=_paint_colour(rng),
+                 head_nits=float(rng.uniform(2e4, 1.5e5)), stripe=_paint_colour(rng), cab_colour=_paint_colour(rng),
                  face_right=lateral_speed >= 0)
         Wm = 2.55
         Hm = float(rng.uniform(3.0, 3.4)) if not truck else float(rng.uniform(3.2, 3.9))
@@ -724,24 +730,34 @@ def sample_objects(rng: np.random.Generator, w: World, z_from: float, z_to: floa
                 objs.append(make_object(rng, "person", x, z, view="front", speed=-rng.uniform(0.9, 1.6)))
             else:
                 objs.append(make_object(rng, "person", x, z, view="front", speed=0.0))
-        for _ in range(count(0.8)):
-            z = rng.uniform(z_from + 6, z_to)
+        for _ in range(count(1.8)):
+            z = z_from + 6 + min(rng.exponential(40.0), span)
             if in_tunnel(z):
                 continue
-            objs.append(make_object(rng, "bike", w.road_right - 0.7, z, view="rear", speed=rng.uniform(3, 7)))
-    # crossings (zebra every 140 m, shifted by the texture offset), with crossing traffic and lights
+            if rng.random() < 0.7:  # same direction, near the right edge
+                objs.append(make_object(rng, "bike", w.road_right - 0.7, z, view="rear", speed=rng.uniform(3, 7)))
+            else:  # oncoming on the far edge, or parked on the sidewalk
+                objs.append(make_object(rng, "bike", w.road_left + 0.7, z, view="rear", speed=-rng.uniform(3, 7)))
+    # crossings (zebra every crossing_spacing m, shifted by the texture offset), with crossing
+    # traffic and signals
+    sp = w.crossing_spacing
     z0 = -w.tex_off[0]
-    k0 = math.ceil((z_from - z0) / 140.0)
-    for k in range(k0, k0 + int(span / 140.0) + 2):
-        zc = z0 + 140.0 * k + 2.0
+    k0 = math.ceil((z_from - z0) / sp)
+    for k in range(k0, k0 + int(span / sp) + 2):
+        zc = z0 + sp * k + 2.0
         if not (z_from + 5 < zc < z_to) or in_tunnel(zc):
             continue
         tl_x = w.road_right + 0.5
         objs.append(_pole(tl_x, zc - 0.5, 3.5))
         light = make_object(rng, "traffic_light", tl_x, zc - 0.5, base_y=2.5)
         objs.append(light)
-        if rng.random() < 0.6:  # overhead signal
+        if rng.random() < 0.7:  # overhead signal
             objs.append(make_object(rng, "traffic_light", rng.uniform(-1, 1) * 0.5, zc + 1.0, base_y=float(rng.uniform(4.8, 5.6))))
+            objs[-1].params["state"] = light.params["state"]
+        if rng.random() < 0.5:  # far-side signal on the left
+            lx = w.road_left - 0.5
+            objs.append(_pole(lx, zc + 6.0, 3.5))
+            objs.append(make_object(rng, "traffic_light", lx, zc + 6.0, base_y=2.5))
             objs[-1].params["state"] = light.params["state"]
         if pedestrians and rng.random() < 0.6:
             for _ in range(int(rng.integers(1, 4))):
@@ -793,12 +809,7 @@ def _ground_shadows(bg: Background, cam: Camera, w: World, objs, t: float):
             continue
         ox, oz = o.position(t)
         side_view = o.kind.endswith("_side")
-        a = (o.width_m if not side_view else o.width_m) / 2
-        b = (o.depth_m if not side_view else o.depth_m) / 2
-        if side_view:
-            a, b = o.width_m / 2, o.depth_m / 2
-        else:
-            a, b = o.width_m / 2, o.depth_m / 2
+        a, b = o.width_m / 2, o.depth_m / 2  # half extents across / along the view
         cz = oz + (b if not side_view else 0.0)  # rear/front views: the body extends away from the camera
         if sun:
             s = w.sun_dir
@@ -819,7 +830,7 @@ def _ground_shadows(bg: Background, cam: Camera, w: World, objs, t: float):
         if u1 <= u0 or v1 <= v0:
             continue
         idx = (np.arange(v0, v1)[:, None] * W + np.arange(u0, u1)[None, :]).reshape(-1)
-        g = np.isin(bg.material[idx], GROUND_MATERIALS)
+        g = pr.GROUND_LUT[bg.material[idx]]
         idx = idx[g]
         if idx.size == 0:
             continue

@@ -22,14 +22,15 @@ circumsolar sky 1 deg from the sun            ~1e6        ~2e9
 tunnel interior road (~150 lux)               ~5          ~1e4
 street-lit road at night (~20 lux)            ~1-2        ~3e3
 urban night sky (sky glow)                    0.02-0.1    50-250
-headlamp seen from the front                  ~5e5        ~1e9
+headlamp seen by oncoming traffic             2e4-1.5e5   0.5-3.5e8
 traffic-light signal / brake light            ~1-3e4      ~3-7e7
 tail light (night)                            ~2e3        ~5e6
 ============================================  ==========  =====================
 
-So about 1 ms at K = 1 puts a daylight road frame at mid grey (0.5 M_white), night street
-scenes are 300-3000x darker, and emitters / the sun are 3-6 orders of magnitude above the
-diffuse surfaces around them, as in real driving.
+So about 1 ms at K = 1 puts a daylight road frame at mid grey (0.5 M_white); night scenes are
+1e3-1e4x darker by median luminance (much less by mean, which their lamps and headlights
+dominate), and emitters / the sun are 3-6 orders of magnitude above the diffuse surfaces around
+them, as in real driving.
 
 The world
 ---------
@@ -54,6 +55,7 @@ from typing import Optional
 import numpy as np
 
 E_PER_S_PER_NIT = 2300.0
+LAMP_REACH = 50.0  # metres over which a street lamp's light is evaluated
 #: white Lambertian radiance under direct sun at normal incidence (~90 klux), e-/s
 SUN_WHITE = 2.9e4 * E_PER_S_PER_NIT
 SUN_DISC_NITS = 1.6e9
@@ -65,6 +67,17 @@ MATERIAL_NAMES = ["sky", "road", "marking", "sidewalk", "verge", "facade", "wind
                   "tunnel_ceiling", "portal", "bridge", "trees", "curb"]
 
 SCENE_KINDS = ("day", "day_sun", "overcast", "dusk", "bridge", "tunnel", "night", "night_rural")
+
+
+_ALBEDO_LUT = np.zeros((16, 3), np.float32)
+for _m, _rgb in {
+    1: (0.085, 0.085, 0.09), 2: (0.55, 0.55, 0.52), 3: (0.28, 0.27, 0.25), 4: (0.07, 0.11, 0.04),
+    12: (0.35, 0.35, 0.33), 6: (0.02, 0.024, 0.028), 7: (0.45, 0.45, 0.42), 8: (0.04, 0.04, 0.04),
+    9: (0.3, 0.29, 0.27), 10: (0.32, 0.31, 0.3), 11: (0.05, 0.09, 0.035), 5: (0.4, 0.38, 0.35),
+}.items():
+    _ALBEDO_LUT[_m] = _rgb
+GROUND_LUT = np.zeros(16, bool)
+GROUND_LUT[[1, 2, 3, 4, 12]] = True
 
 
 # ----------------------------------------------------------------------------------- camera
@@ -198,6 +211,7 @@ class World:
     facade_colours: np.ndarray = field(default_factory=lambda: np.array([[0.4, 0.38, 0.35]]))
     tex_off: np.ndarray = field(default_factory=lambda: np.zeros(2))
     speed_m_s: float = 12.0
+    crossing_spacing: float = 140.0  # zebra crossings / intersections with signals every ... m
 
     @property
     def street_canyon(self) -> bool:
@@ -254,6 +268,7 @@ def sample_world(rng: np.random.Generator, kind: str, z_span=(-60.0, 700.0), see
               road_left=road_left, road_right=road_right, lane_w=lane_w, sidewalk_w=sidewalk,
               facade_colours=facade_cols, tex_off=rng.uniform(0, 512, 2))
     w.speed_m_s = float(rng.uniform(8, 22))
+    w.crossing_spacing = float(rng.uniform(60, 140))
     rural = kind in ("night_rural",) or rng.random() < 0.25
     if kind == "tunnel":
         rural = rng.random() < 0.5
@@ -325,7 +340,7 @@ def sample_world(rng: np.random.Generator, kind: str, z_span=(-60.0, 700.0), see
         w.aureole = float(rng.uniform(100, 300))
         w.lit_window_frac = 0.25
         w.headlights = True
-        w.head_white_m2 = _nits(6.0) * 400
+        w.head_white_m2 = _nits(6.0) * 900
     else:  # night / night_rural
         w.night = True
         w.amb_rgb = _nits(float(rng.uniform(0.005, 0.05))) * np.array([0.8, 0.85, 1.1])
@@ -334,7 +349,7 @@ def sample_world(rng: np.random.Generator, kind: str, z_span=(-60.0, 700.0), see
         w.sky_zenith = w.sky_horizon * 0.3
         w.lit_window_frac = float(rng.uniform(0.1, 0.4))
         w.headlights = True
-        w.head_white_m2 = _nits(float(rng.uniform(5, 12))) * 400  # ~5-12 cd/m^2 white at 20 m
+        w.head_white_m2 = _nits(float(rng.uniform(6, 12))) * 900  # ~6-12 cd/m^2 white (20-40 lux) at 30 m
     if kind == "night" or lamps_from is not None:
         start = z_span[0] if lamps_from is None else lamps_from
         spacing = float(rng.uniform(22, 35))
@@ -455,7 +470,7 @@ def ambient_factor(w: World, P: np.ndarray, n_up: np.ndarray) -> np.ndarray:
     x, y, z = P[0], P[1], P[2]
     a = np.where(n_up > 0.5, 1.0, 0.5).astype(np.float32)  # vertical surfaces see half the sky
     if w.street_canyon:
-        a *= 0.75
+        a *= canyon_view_factor(w, P, n_up)
     t = w.tunnel
     if t is not None:
         inside = (z > t.z0) & (z < t.z1) & (np.abs(x) < t.half_width + 0.01)
@@ -467,6 +482,29 @@ def ambient_factor(w: World, P: np.ndarray, n_up: np.ndarray) -> np.ndarray:
         d = np.minimum(z - b.z0, b.z1 - z)
         a = np.where(under, a * (0.15 + 0.5 * np.exp(-np.clip(d, 0, None) / 4.0)), a)
     return a
+
+
+def canyon_view_factor(w: World, P: np.ndarray, n_up: np.ndarray) -> np.ndarray:
+    """Sky view of points in a street canyon relative to open ground (2-D canyon formula).
+
+    Ground: ``0.5 (d_L / sqrt(d_L^2 + h_L^2) + d_R / sqrt(d_R^2 + h_R^2))`` with ``d`` the
+    distance to and ``h`` the height of the facade on each side (0 in cross-street gaps).
+    Facades: ``1 - h' / sqrt(h'^2 + W^2)`` with ``h'`` the opposite facade's height above
+    the point and ``W`` the street width. Everything else in the street: the ground value.
+    """
+    x, y, z = P[0], P[1], P[2]
+    hl = np.maximum(_block_height(w.build_left, z), 0) if w.build_left is not None else np.zeros_like(z)
+    hr = np.maximum(_block_height(w.build_right, z), 0) if w.build_right is not None else np.zeros_like(z)
+    dl = np.maximum(x - w.build_left_x, 0.3)
+    dr = np.maximum(w.build_right_x - x, 0.3)
+    hl_rel = np.maximum(hl - y, 0)
+    hr_rel = np.maximum(hr - y, 0)
+    vf = 0.5 * (dl / np.sqrt(dl * dl + hl_rel * hl_rel) + dr / np.sqrt(dr * dr + hr_rel * hr_rel))
+    width = w.build_right_x - w.build_left_x
+    on_facade = (n_up < 0.5) & ((np.abs(x - w.build_left_x) < 0.05) | (np.abs(x - w.build_right_x) < 0.05))
+    h_opp = np.where(x > 0, hl_rel, hr_rel)
+    vf_fac = 1.0 - h_opp / np.sqrt(h_opp * h_opp + width * width)
+    return np.where(on_facade, vf_fac, vf).astype(np.float32)
 
 
 def artificial_light(w: World, P: np.ndarray, normal: np.ndarray, cam: Optional[Camera],
@@ -494,13 +532,22 @@ def artificial_light(w: World, P: np.ndarray, normal: np.ndarray, cam: Optional[
         L = w.lamps[(w.lamps[:, 2] > zmin) & (w.lamps[:, 2] < zmax)]
         if len(L):
             acc = np.zeros(n, np.float32)
+            # a lamp lights points within LAMP_REACH metres (beyond: < 2 % of its peak): bin by z
+            zb = np.floor(z / LAMP_REACH).astype(np.int64)
+            order = np.argsort(zb, kind="stable")
+            zs = zb[order]
             for lx, ly, lz in L:
-                dx, dy, dz = lx - x, ly - y, lz - z
+                b = int(math.floor(lz / LAMP_REACH))
+                i0, i1 = np.searchsorted(zs, [b - 1, b + 2])
+                if i1 <= i0:
+                    continue
+                idx = order[i0:i1]
+                dx, dy, dz = lx - x[idx], ly - y[idx], lz - z[idx]
                 d2 = dx * dx + dy * dy + dz * dz + 1.0
                 inv = 1.0 / np.sqrt(d2)
-                cos_s = np.maximum((normal[0] * dx + normal[1] * dy + normal[2] * dz) * inv, 0)
+                cos_s = np.maximum((normal[0, idx] * dx + normal[1, idx] * dy + normal[2, idx] * dz) * inv, 0)
                 cos_l = np.maximum(dy * inv, 0)  # lamp emits downward, cosine lobe
-                acc += (cos_s * cos_l ** 1.5 / d2).astype(np.float32)
+                acc[idx] += (cos_s * cos_l ** 1.5 / d2).astype(np.float32)
             out += (w.lamp_white_m2 * acc)[None] * w.lamp_rgb.astype(np.float32)[:, None]
     if w.headlights and cam is not None and "head" in parts:
         hx, hy, hz = cam.x, 0.65, cam.z + 1.5
@@ -512,7 +559,10 @@ def artificial_light(w: World, P: np.ndarray, normal: np.ndarray, cam: Optional[
         fwd = (dx * fx + dz * fz) * inv
         lat = (dx * fz - dz * fx) * inv
         up = dy * inv
-        beam = np.exp(-(lat / 0.30) ** 2) * np.where(up < -0.005, 1.0, np.exp(-((up + 0.005) / 0.02) ** 2))
+        # low beam: hot spot just below the horizon (~1 %), sharp cut-off above, weaker on the
+        # road right in front of the car (steeply below the beam axis)
+        beam = np.exp(-(lat / 0.30) ** 2) * np.where(up < -0.012, np.exp(-((up + 0.012) / 0.07) ** 2),
+                                                      np.exp(-((up + 0.012) / 0.012) ** 2))
         beam *= (fwd > 0)
         # brighter toward the curb (right), as low beams are asymmetric
         beam *= 1.0 + 0.3 * np.clip(lat / 0.3, -1, 1)
@@ -656,7 +706,7 @@ def render_background(w: World, cam: Camera) -> Background:
             else:
                 mk |= (np.abs(gx - lx) < 0.07) & (np.mod(gz, 9.0) < 3.0)
         # stop line / zebra near some cross streets
-        zb = np.mod(gz + w.tex_off[0], 140.0)
+        zb = np.mod(gz + w.tex_off[0], w.crossing_spacing)
         zebra = (zb < 4.0) & (np.mod(gx, 1.0) < 0.5) & ~side & ~curb
         mk |= zebra
         m[mk & ~side & ~curb] = MARKING
@@ -687,16 +737,7 @@ def render_background(w: World, cam: Camera) -> Background:
     alb = np.zeros((3, N), np.float32)
     n1 = tex(x * 7.0 + w.tex_off[0], z * 7.0, 1.0)  # fine (~15 cm) grain
     n2 = tex(x * 0.6, z * 0.6 + w.tex_off[1], 1.0)  # patches
-    base = {
-        ROAD: (0.085, 0.085, 0.09), MARKING: (0.55, 0.55, 0.52), SIDEWALK: (0.28, 0.27, 0.25),
-        VERGE: (0.07, 0.11, 0.04), CURB: (0.35, 0.35, 0.33), WINDOW: (0.05, 0.06, 0.07),
-        T_WALL: (0.45, 0.45, 0.42), T_CEIL: (0.04, 0.04, 0.04), PORTAL: (0.3, 0.29, 0.27),
-        BRIDGE: (0.32, 0.31, 0.3), TREES: (0.05, 0.09, 0.035), SKY: (0, 0, 0),
-    }
-    for m_id, rgb in base.items():
-        sel = mat == m_id
-        if sel.any():
-            alb[:, sel] = np.asarray(rgb, np.float32)[:, None]
+    alb = _ALBEDO_LUT[mat].T.copy()
     fac = mat == FACADE
     if fac.any() and (w.build_left is not None or w.build_right is not None):
         blocks = np.where(x[fac] > 0, 1, 0)
@@ -720,28 +761,30 @@ def render_background(w: World, cam: Camera) -> Background:
     alb *= grain[None]
     np.maximum(alb, 0.005, out=alb)
 
-    # lighting
-    n_up = nrm[1]
-    vis = sun_visibility(w, P) if w.sun_dir is not None else np.zeros(N, np.float32)
-    sun_rgb = w.sun_rgb.astype(np.float32)
-    if w.sun_dir is not None:
-        cos_s = np.maximum(w.sun_dir.astype(np.float32) @ nrm, 0)
-        sunterm = alb * (sun_rgb[:, None] * (vis * cos_s)[None])
-    else:
-        sunterm = np.zeros((3, N), np.float32)
-    amb = ambient_factor(w, P, n_up)
-    ambterm = alb * (w.amb_rgb.astype(np.float32)[:, None] * amb[None] + artificial_light(w, P, nrm, cam))
+    # lighting (surfaces only; the sky is emission)
+    sunterm = np.zeros((3, N), np.float32)
+    ambterm = np.zeros((3, N), np.float32)
+    hi = np.flatnonzero(hit)
+    if hi.size:
+        Ph, nh, ah = P[:, hi], nrm[:, hi], alb[:, hi]
+        if w.sun_dir is not None and float(np.max(w.sun_rgb)) > 0:
+            vis = sun_visibility(w, Ph)
+            cos_s = np.maximum(w.sun_dir.astype(np.float32) @ nh, 0)
+            sunterm[:, hi] = ah * (w.sun_rgb.astype(np.float32)[:, None] * (vis * cos_s)[None])
+        amb = ambient_factor(w, Ph, nh[1])
+        ambterm[:, hi] = ah * (w.amb_rgb.astype(np.float32)[:, None] * amb[None] + artificial_light(w, Ph, nh, cam))
     emit = np.zeros((3, N), np.float32)
     sky = ~hit
     if sky.any():
         emit[:, sky] = sky_radiance(w, d[:, sky])
-        sunterm[:, sky] = 0
-        ambterm[:, sky] = 0
     # windows reflect the sky; some are lit at night / dusk
     wnd = mat == WINDOW
     if wnd.any():
-        refl = 0.06 * (0.5 * w.sky_horizon + 0.5 * w.sky_zenith).astype(np.float32)
-        emit[:, wnd] += refl[:, None]
+        # glass: ~5 % reflection of what faces it (sky above, the opposite facade below) and
+        # the room behind it (a few cd/m^2 by day, not lit by the outdoor light)
+        vf = ambient_factor(w, P[:, wnd], nrm[1, wnd]) * 2.0
+        refl = 0.05 * (0.5 * w.sky_horizon + 0.5 * w.sky_zenith).astype(np.float32)[:, None] * vf[None]
+        emit[:, wnd] += refl
         if w.lit_window_frac > 0:
             cell = (np.floor(y[wnd] / 3.2) * 131 + np.floor((z[wnd] + w.tex_off[1]) / 2.6) * 17 + np.sign(x[wnd]) * 7)
             hsh = np.mod(np.sin(cell * 12.9898) * 43758.5453, 1.0)
