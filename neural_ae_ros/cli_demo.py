@@ -2,7 +2,6 @@
 a comparison table and a plot of the exposure traces."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 

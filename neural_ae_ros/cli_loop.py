@@ -1,7 +1,6 @@
 """``neural-ae loop``: the closed exposure loop as separate ROS 2 processes, recorded and scored."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 

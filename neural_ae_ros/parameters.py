@@ -58,6 +58,18 @@ def _ae(key):
     return ("ae.yaml", "ae", key)
 
 
+#: The camera's hard limits (config/camera.yaml 'limits'): read-only wherever they are declared.
+CAMERA_LIMIT_PARAMETERS = (
+    ParamSpec("min_exposure_time_s", float, "Camera limit: shortest exposure time (s).",
+              _lim("min_exposure_time_s"), low=1e-7, high=1.0, read_only=True),
+    ParamSpec("max_exposure_time_s", float, "Camera limit: longest exposure time (s).",
+              _lim("max_exposure_time_s"), low=1e-6, high=1.0, read_only=True),
+    ParamSpec("min_analog_gain", float, "Camera limit: lowest analog gain K.", _lim("min_analog_gain"),
+              low=1.0, high=1000.0, read_only=True),
+    ParamSpec("max_analog_gain", float, "Camera limit: highest analog gain K.", _lim("max_analog_gain"),
+              low=1.0, high=1000.0, read_only=True),
+)
+
 NODE_PARAMETERS: Dict[str, List[ParamSpec]] = {
     "camera_bridge": [
         ParamSpec("frame_rate_hz", float, "Frames per second produced (Hz).", _cam("frame_rate_hz"), low=1.0, high=120.0),
@@ -69,14 +81,7 @@ NODE_PARAMETERS: Dict[str, List[ParamSpec]] = {
                   _cam("initial_exposure_time_s"), low=1e-6, high=1.0),
         ParamSpec("initial_analog_gain", float, "Analog gain K before the first command (1 = ISO 100).",
                   _cam("initial_analog_gain"), low=1.0, high=1000.0),
-        ParamSpec("min_exposure_time_s", float, "Camera limit: shortest exposure time (s).",
-                  _lim("min_exposure_time_s"), low=1e-7, high=1.0, read_only=True),
-        ParamSpec("max_exposure_time_s", float, "Camera limit: longest exposure time (s).",
-                  _lim("max_exposure_time_s"), low=1e-6, high=1.0, read_only=True),
-        ParamSpec("min_analog_gain", float, "Camera limit: lowest analog gain K.", _lim("min_analog_gain"),
-                  low=1.0, high=1000.0, read_only=True),
-        ParamSpec("max_analog_gain", float, "Camera limit: highest analog gain K.", _lim("max_analog_gain"),
-                  low=1.0, high=1000.0, read_only=True),
+        *CAMERA_LIMIT_PARAMETERS,
         ParamSpec("source", str, "Radiance source: 'drive' (built-in drive) or 'bag' (scene recording).",
                   _src("source"), choices=("drive", "bag"), read_only=True),
         ParamSpec("drive", str, "Built-in drive name (source 'drive').", _src("drive"), read_only=True),
@@ -117,6 +122,16 @@ NODE_PARAMETERS: Dict[str, List[ParamSpec]] = {
                   low=0.01, high=100.0),
         ParamSpec("gamma", float, "Tone curve exponent (2.4: sRGB).", ("isp.yaml", "isp", "gamma"), low=1.0, high=4.0),
     ],
+    "detector_node": [
+        ParamSpec("checkpoint", str, "Detector checkpoint (.pt with its .json); empty: the shipped default.",
+                  ("detector.yaml", "detector", "checkpoint")),
+        ParamSpec("score_threshold", float, "Detections below this score are not published.",
+                  ("detector.yaml", "detector", "score_threshold"), low=0.0, high=1.0),
+        ParamSpec("nms_iou", float, "IoU above which lower-scoring boxes of a class are suppressed.",
+                  ("detector.yaml", "detector", "nms_iou"), low=0.05, high=1.0),
+        ParamSpec("max_detections", int, "At most this many detections per frame.",
+                  ("detector.yaml", "detector", "max_detections"), low=1, high=1000),
+    ],
     "ae_controller": [
         ParamSpec("method", str, "AE method.", _ae("method"), choices=AE_METHODS),
         ParamSpec("ema_mu", float, "Eq. 5 smoothing of log exposure (0: no smoothing).", _ae("ema_mu"), low=0.0, high=0.99),
@@ -133,14 +148,7 @@ NODE_PARAMETERS: Dict[str, List[ParamSpec]] = {
         ParamSpec("gradient_delta", float, "Shim et al. 2018 delta: gradient activation threshold.", _ae("gradient_delta"),
                   low=0.0, high=1.0),
         ParamSpec("gradient_kp", float, "Shim et al. 2018 proportional gain Kp.", _ae("gradient_kp"), low=0.01, high=2.0),
-        ParamSpec("min_exposure_time_s", float, "Camera limit: shortest exposure time (s).",
-                  _lim("min_exposure_time_s"), low=1e-7, high=1.0, read_only=True),
-        ParamSpec("max_exposure_time_s", float, "Camera limit: longest exposure time (s).",
-                  _lim("max_exposure_time_s"), low=1e-6, high=1.0, read_only=True),
-        ParamSpec("min_analog_gain", float, "Camera limit: lowest analog gain K.", _lim("min_analog_gain"),
-                  low=1.0, high=1000.0, read_only=True),
-        ParamSpec("max_analog_gain", float, "Camera limit: highest analog gain K.", _lim("max_analog_gain"),
-                  low=1.0, high=1000.0, read_only=True),
+        *CAMERA_LIMIT_PARAMETERS,
     ],
 }
 

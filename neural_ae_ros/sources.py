@@ -6,7 +6,7 @@ the ground-truth boxes of that frame. No ROS here.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional, Protocol, Sequence
+from typing import Optional, Protocol, Sequence
 
 import numpy as np
 

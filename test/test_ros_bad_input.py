@@ -2,10 +2,6 @@
 parameters are refused with a message that says what was wrong; nothing crashes and the camera
 keeps running on clamped settings."""
 import math
-import os
-import signal
-import subprocess
-import sys
 import time
 
 import numpy as np
@@ -19,39 +15,19 @@ from neural_ae_ros.exposure import CameraLimits
 from neural_ae_ros.msg import AppliedExposure, ExposureCommand, HistogramStack
 from neural_ae_ros.parameters import node_defaults
 from neural_ae_ros.ros import topics
-
-
-def _start(module, params, log_path):
-    cmd = [sys.executable, "-m", f"neural_ae_ros.ros.{module}", "--ros-args", "-r", "__ns:=/bad"]
-    for k, v in params.items():
-        cmd += ["-p", f"{k}:={v}"]
-    log = open(log_path, "w")
-    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONUNBUFFERED="1")), log
+from ros_procs import spin_until, start_node, stop_nodes
 
 
 @pytest.fixture()
 def pipeline(tmp_path):
-    cam, cam_log = _start("camera_bridge", {"drive": "step_test", "width": 64, "height": 64, "frame_rate_hz": 20.0},
-                          tmp_path / "camera.log")
-    hist, hist_log = _start("histogram_node", {}, tmp_path / "hist.log")
+    procs = [start_node("camera_bridge", {"drive": "step_test", "width": 64, "height": 64, "frame_rate_hz": 20.0},
+                        tmp_path / "camera.log", "/bad"),
+             start_node("histogram_node", {}, tmp_path / "hist.log", "/bad")]
     rclpy.init()
     node = rclpy.create_node("bad_input_test", namespace="/bad")
-    yield node, cam, hist, tmp_path
+    yield node, procs[0][0], procs[1][0], tmp_path
     rclpy.shutdown()
-    for p, log in ((cam, cam_log), (hist, hist_log)):
-        p.send_signal(signal.SIGINT)
-        try:
-            p.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-        log.close()
-
-
-def _spin_until(node, cond, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while not cond() and time.monotonic() < deadline:
-        rclpy.spin_once(node, timeout_sec=0.05)
-    return cond()
+    stop_nodes(procs)
 
 
 def _bad_images():
@@ -70,18 +46,18 @@ def test_malformed_images_and_commands_are_refused_and_nodes_keep_running(pipeli
     node.create_subscription(HistogramStack, topics.HISTOGRAMS, hists.append, topics.RECORD_QOS)
     img_pub = node.create_publisher(Image, topics.IMAGE_RAW, topics.IMAGE_QOS)
     cmd_pub = node.create_publisher(ExposureCommand, topics.EXPOSURE_COMMAND, topics.RECORD_QOS)
-    assert _spin_until(node, lambda: len(applied) > 3 and len(hists) > 3 and img_pub.get_subscription_count() >= 1
+    assert spin_until(node, lambda: len(applied) > 3 and len(hists) > 3 and img_pub.get_subscription_count() >= 1
                        and cmd_pub.get_subscription_count() >= 1)
 
     for bad in _bad_images():  # spaced out: the image queue is short (depth 3) by design
         img_pub.publish(bad)
-        _spin_until(node, lambda: False, timeout=0.2)
+        spin_until(node, lambda: False, timeout=0.2)
     last = applied[-1].frame_index
     for t, k in ((math.nan, 1.0), (-0.01, 2.0), (1e9, 1e9), (0.004, math.inf)):
         cmd = ExposureCommand(source_frame_index=last, exposure_time_s=t, analog_gain=k, method="fuzz")
         cmd_pub.publish(cmd)
     n_hist = len(hists)
-    assert _spin_until(node, lambda: len(hists) > n_hist + 5 and len(applied) > last + 10)
+    assert spin_until(node, lambda: len(hists) > n_hist + 5 and len(applied) > last + 10)
     assert cam.poll() is None and hist.poll() is None, "a node died on bad input"
 
     limits = CameraLimits.from_yaml()

@@ -11,7 +11,7 @@ import pytest
 import rclpy
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
-from neural_ae_ros.msg import AppliedExposure, ExposureCommand, HistogramStack
+from neural_ae_ros.msg import AppliedExposure, ExposureCommand, FeatureMap, HistogramStack
 from vision_msgs.msg import BoundingBox2D, Detection2D, Detection2DArray, ObjectHypothesisWithPose
 
 ECHO = Path(__file__).with_name("ros_echo.py")
@@ -49,6 +49,15 @@ def _histograms():
     return m
 
 
+def _features():
+    m = FeatureMap()
+    m.header.frame_id = "cam"
+    m.layer, m.stride_px, m.input_width, m.input_height = "conv2", 4, 384, 240
+    m.channels, m.height, m.width = 128, 60, 96
+    m.data = array.array("f", (float(i % 97) * 0.5 for i in range(128 * 60 * 96)))
+    return m
+
+
 def _detections():
     arr = Detection2DArray()
     arr.header.frame_id = "cam"
@@ -71,6 +80,7 @@ CASES = [
     ("neural_ae_ros.msg/ExposureCommand", _exposure_command),
     ("neural_ae_ros.msg/AppliedExposure", _applied_exposure),
     ("neural_ae_ros.msg/HistogramStack", _histograms),
+    ("neural_ae_ros.msg/FeatureMap", _features),
     ("vision_msgs.msg/Detection2DArray", _detections),
 ]
 

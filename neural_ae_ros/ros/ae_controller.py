@@ -12,9 +12,7 @@ from dataclasses import dataclass
 from typing import Dict, Optional
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 
@@ -25,8 +23,8 @@ from ..exposure import CameraLimits
 from ..sensor import SensorParams
 from . import topics
 from .convert import MessageFormatError, image_to_raw, stamp_key
-from .dds import configure_middleware
 from .params import DeclaredParameters
+from .run import run_node
 
 #: Methods that look at the raw image, not only at the histograms.
 _NEEDS_RAW = {"gradient"}
@@ -186,13 +184,7 @@ class AeControllerNode(Node):
 
 
 def main(args=None) -> int:
-    configure_middleware()
-    try:
-        with rclpy.init(args=args if args is not None else sys.argv):
-            rclpy.spin(AeControllerNode())
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    return 0
+    return run_node(AeControllerNode, args)
 
 
 if __name__ == "__main__":

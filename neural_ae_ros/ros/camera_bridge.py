@@ -10,8 +10,6 @@ from __future__ import annotations
 import sys
 import time
 
-import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
@@ -24,8 +22,8 @@ from ..sensor import SensorParams
 from ..sources import EndOfSource, open_source
 from . import topics
 from .convert import raw_to_image
-from .dds import configure_middleware
 from .params import DeclaredParameters
+from .run import run_node
 
 
 class CameraBridge(Node):
@@ -148,14 +146,7 @@ class CameraBridge(Node):
 
 
 def main(args=None) -> int:
-    configure_middleware()
-    try:
-        with rclpy.init(args=args if args is not None else sys.argv):
-            node = CameraBridge()
-            rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    return 0
+    return run_node(CameraBridge, args)
 
 
 if __name__ == "__main__":

@@ -9,8 +9,6 @@ import array
 import sys
 
 import numpy as np
-import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 
@@ -20,8 +18,8 @@ from ..histograms import histogram_stack
 from ..sensor import SensorParams
 from . import topics
 from .convert import MessageFormatError, image_to_raw, stamp_key
-from .dds import configure_middleware
 from .params import DeclaredParameters
+from .run import run_node
 
 
 class HistogramNode(Node):
@@ -73,13 +71,7 @@ def uint32_array(values: np.ndarray) -> array.array:
 
 
 def main(args=None) -> int:
-    configure_middleware()
-    try:
-        with rclpy.init(args=args if args is not None else sys.argv):
-            rclpy.spin(HistogramNode())
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    return 0
+    return run_node(HistogramNode, args)
 
 
 if __name__ == "__main__":

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import sys
 
-import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 
@@ -14,8 +12,8 @@ from ..isp import IspInputError, load_isp
 from ..sensor import SensorParams
 from . import topics
 from .convert import MessageFormatError, image_to_raw, rgb_to_image
-from .dds import configure_middleware
 from .params import DeclaredParameters
+from .run import run_node
 
 
 class IspNode(Node):
@@ -45,13 +43,7 @@ class IspNode(Node):
 
 
 def main(args=None) -> int:
-    configure_middleware()
-    try:
-        with rclpy.init(args=args if args is not None else sys.argv):
-            rclpy.spin(IspNode())
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    return 0
+    return run_node(IspNode, args)
 
 
 if __name__ == "__main__":

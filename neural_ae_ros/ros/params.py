@@ -47,8 +47,10 @@ class DeclaredParameters:
     """
 
     def __init__(self, node: Node, node_kind: str,
-                 on_change: Optional[Callable[[str, Any], None]] = None) -> None:
+                 on_change: Optional[Callable[[str, Any], None]] = None,
+                 extra_validator: Optional[Callable[[str, Any], Optional[str]]] = None) -> None:
         self._node = node
+        self._extra_validator = extra_validator
         self._specs: Dict[str, ParamSpec] = {s.name: s for s in NODE_PARAMETERS[node_kind]}
         self._on_change = on_change
         defaults = node_defaults(node_kind)
@@ -76,6 +78,8 @@ class DeclaredParameters:
                 reason = f"{p.name} is read-only (set it at start-up)"
             else:
                 reason = validate(spec, p.value)
+            if not reason and self._extra_validator is not None:
+                reason = self._extra_validator(p.name, p.value)
             if reason:
                 self._node.get_logger().warning(f"parameter refused: {reason}")
                 return SetParametersResult(successful=False, reason=reason)

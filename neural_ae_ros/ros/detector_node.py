@@ -1,0 +1,119 @@
+"""detector_node: rgb8 image in; vision_msgs/Detection2DArray out (class name, score, box in the
+image's pixels, same header); the backbone's stage-2 ("conv2", stride 4) FeatureMap out only
+while someone subscribes to it (the semantic AE branch of paper 000 Section 4.2).
+
+A malformed image is dropped with a log line that says what was wrong. A missing, corrupt or
+mismatched checkpoint stops the node at start with the reason; switching ``checkpoint`` live to a
+bad file is refused with the reason and the loaded model stays.
+"""
+from __future__ import annotations
+
+import array
+import sys
+
+import numpy as np
+from rclpy.node import Node
+from sensor_msgs.msg import Image
+from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
+
+from neural_ae_ros.msg import FeatureMap
+
+from ..detector.checkpoint import CheckpointError
+from ..detector.inference import DetectorInputError, load_detector
+from . import topics
+from .convert import MessageFormatError, image_to_rgb
+from .params import DeclaredParameters
+from .run import run_node
+
+
+def detections_to_msg(det, classes, header) -> Detection2DArray:
+    """Detections (xyxy pixels) -> vision_msgs/Detection2DArray with the image's header."""
+    out = Detection2DArray()
+    out.header = header
+    boxes = det.boxes.numpy()
+    for k, (box, score, label) in enumerate(zip(boxes, det.scores.tolist(), det.labels.tolist())):
+        d = Detection2D()
+        d.header = header
+        x0, y0, x1, y1 = (float(v) for v in box)
+        d.bbox.center.position.x, d.bbox.center.position.y = (x0 + x1) / 2, (y0 + y1) / 2
+        d.bbox.size_x, d.bbox.size_y = x1 - x0, y1 - y0
+        h = ObjectHypothesisWithPose()
+        h.hypothesis.class_id = classes[int(label)]
+        h.hypothesis.score = float(score)
+        d.results = [h]
+        d.id = str(k)
+        out.detections.append(d)
+    return out
+
+
+def features_to_msg(features, header, input_size) -> FeatureMap:
+    """(1, C, h, w) float tensor -> FeatureMap."""
+    f = features[0].contiguous().float().numpy()
+    msg = FeatureMap()
+    msg.header = header
+    msg.layer = "conv2"
+    msg.input_width, msg.input_height = int(input_size[0]), int(input_size[1])
+    msg.channels, msg.height, msg.width = (int(v) for v in f.shape)
+    msg.stride_px = int(round(input_size[0] / f.shape[2]))
+    data = array.array("f")
+    data.frombytes(np.ascontiguousarray(f, dtype=np.float32).tobytes())
+    msg.data = data
+    return msg
+
+
+class DetectorNode(Node):
+    def __init__(self, **node_kwargs) -> None:
+        super().__init__("detector_node", **node_kwargs)
+        self.params = DeclaredParameters(self, "detector_node", on_change=self._on_change,
+                                         extra_validator=self._validate_checkpoint)
+        self.runtime = self._load(self.params["checkpoint"])
+        self.get_logger().info(
+            f"detector: classes {list(self.runtime.classes)}, input {self.runtime.input_size[0]}x"
+            f"{self.runtime.input_size[1]}, checkpoint {self.params['checkpoint'] or 'default'}")
+        self.det_pub = self.create_publisher(Detection2DArray, topics.DETECTIONS, topics.RECORD_QOS)
+        self.feat_pub = self.create_publisher(FeatureMap, topics.FEATURES, topics.IMAGE_QOS)
+        self.create_subscription(Image, topics.IMAGE_RGB, self._on_image, topics.IMAGE_QOS)
+        self.dropped = 0
+
+    def _load(self, checkpoint: str):
+        v = self.params.values
+        return load_detector(checkpoint or None, score_threshold=v["score_threshold"], nms_iou=v["nms_iou"],
+                             top_k=v["max_detections"])
+
+    def _validate_checkpoint(self, name, value):
+        if name != "checkpoint":
+            return None
+        try:
+            self._candidate = self._load(value)
+        except CheckpointError as exc:
+            return f"checkpoint refused: {exc}"
+        return None
+
+    def _on_change(self, name, value) -> None:
+        if name == "checkpoint":
+            self.runtime = self._candidate
+        else:
+            self.runtime.score_threshold = self.params["score_threshold"]
+            self.runtime.nms_iou = self.params["nms_iou"]
+            self.runtime.top_k = self.params["max_detections"]
+
+    def _on_image(self, msg: Image) -> None:
+        try:
+            rgb = image_to_rgb(msg, self.resolve_topic_name(topics.IMAGE_RGB))
+            want_features = self.feat_pub.get_subscription_count() > 0
+            det = self.runtime.detect(rgb, "rgb8", want_features=want_features)
+        except (MessageFormatError, DetectorInputError) as exc:
+            self.dropped += 1
+            self.get_logger().error(f"dropped frame: {exc}")
+            return
+        self.det_pub.publish(detections_to_msg(det, self.runtime.classes, msg.header))
+        if want_features and det.features is not None:
+            self.feat_pub.publish(features_to_msg(det.features, msg.header, self.runtime.input_size))
+
+
+def main(args=None) -> int:
+    return run_node(DetectorNode, args, fatal_errors=(CheckpointError,))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
