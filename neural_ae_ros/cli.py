@@ -10,6 +10,7 @@ COMMAND_MODULES = (
     "neural_ae_ros.cli_loop",
     "neural_ae_ros.cli_demo",
     "neural_ae_ros.cli_scenes",
+    "neural_ae_ros.cli_detector",
 )
 
 

@@ -23,6 +23,8 @@ __all__ = [
     "CameraLimits",
     "CameraConfig",
     "split_exposure",
+    "base_exposure_s",
+    "SIMULATION_LIMITS",
     "ema_log_exposure",
     "sanitize_command",
     "ACTUATION_LATENCY_RANGE",
@@ -178,6 +180,12 @@ class CameraConfig:
         return cls.from_dict(_load_yaml(path))
 
 
+#: Limits for simulated captures that must realise any requested exposure exactly (training and
+#: evaluation shifts of paper 000 Section 5.3/6.1): Eq. 6 split with T_max = 15 ms, gain uncapped.
+SIMULATION_LIMITS = CameraLimits(min_exposure_time_s=1e-9, max_exposure_time_s=0.015,
+                                 min_analog_gain=1.0, max_analog_gain=1e6)
+
+
 def split_exposure(
     effective_exposure_s: float, t_max_s: float, limits: CameraLimits
 ) -> Tuple[float, float, bool]:
@@ -207,6 +215,23 @@ def split_exposure(
         t_c = min(max(e / k_c, limits.min_exposure_time_s), limits.max_exposure_time_s)
     clamped = not math.isclose(t_c * k_c, e, rel_tol=1e-9)
     return t_c, k_c, clamped
+
+
+def base_exposure_s(radiance_e_per_s, g1_dn_per_e: float, white_level_dn: float, analog_gain: float = 1.0) -> float:
+    """Paper 000 Section 5.3 ``e_base = 0.5 M_white / (gamma * mean(I_hdr))`` in our units (s).
+
+    With radiance ``phi = gamma * I_hdr`` in e-/s, the mean raw level ``g1 K t mean(phi)`` reaches
+    half the white level at ``t = 0.5 M_white / (g1 K mean(phi))``. Accepts numpy or torch.
+    """
+    if hasattr(radiance_e_per_s, "double"):  # torch
+        m = float(radiance_e_per_s.double().mean())
+    else:
+        import numpy as np
+
+        m = float(np.mean(np.asarray(radiance_e_per_s, np.float64)))
+    if not (math.isfinite(m) and m > 0):
+        raise ValueError(f"radiance mean {m!r} must be > 0 (an all-black scene has no base exposure)")
+    return 0.5 * float(white_level_dn) / (float(g1_dn_per_e) * float(analog_gain) * m)
 
 
 def ema_log_exposure(previous_effective_exposure_s, adjustment_factor, mu: float = 0.9):

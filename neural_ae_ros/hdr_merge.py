@@ -316,13 +316,8 @@ def sample_noise_strength(rng: np.random.Generator, spread: float = 2.0, size=No
 
 
 def base_exposure_s(radiance_e_per_s, params=None, analog_gain: float = 1.0) -> float:
-    """Paper 000 Section 5.3 ``e_base = 0.5 M_white / (gamma * mean(I_hdr))`` in our units.
+    """e_base of paper 000 Section 5.3 for the target sensor (see :func:`exposure.base_exposure_s`)."""
+    from .exposure import base_exposure_s as _base
 
-    With ``radiance_e_per_s`` = gamma * I_hdr, the mean raw level ``g1 K t mean(phi)`` reaches
-    half the white level at ``t = 0.5 M_white / (g1 K mean(phi))`` (seconds at gain K).
-    """
     p = _p(params)
-    m = float(np.mean(np.asarray(radiance_e_per_s, np.float64)))
-    if not m > 0:
-        raise ValueError("radiance mean must be > 0")
-    return 0.5 * p.white_level_dn / (p.g1_dn_per_e * analog_gain * m)
+    return _base(radiance_e_per_s, p.g1_dn_per_e, p.white_level_dn, analog_gain)

@@ -1,6 +1,7 @@
 """The one ``main`` every node executable shares: DDS settings, init, spin, clean shutdown."""
 from __future__ import annotations
 
+import os
 import sys
 from typing import Callable, Tuple, Type
 
@@ -19,6 +20,12 @@ def run_node(factory: Callable[[], Node], args=None,
     line with the reason (e.g. a missing model file), instead of a traceback.
     """
     configure_middleware()
+    # One torch thread per node process: the nodes run side by side, and torch's intra-op threads
+    # fighting over the same cores made the ISP and detector several times slower under load.
+    # NEURAL_AE_TORCH_THREADS overrides (e.g. a node alone on a many-core machine).
+    import torch
+
+    torch.set_num_threads(int(os.environ.get("NEURAL_AE_TORCH_THREADS", "1")))
     try:
         with rclpy.init(args=args if args is not None else sys.argv):
             try:
