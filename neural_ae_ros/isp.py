@@ -237,29 +237,6 @@ def _demosaic_terms(method: str) -> list[list[tuple[int, int, int, float]]]:
     return terms
 
 
-def raw_from_buffer(data: bytes | bytearray | memoryview, height: int, width: int, encoding: str,
-                    step: int | None = None, is_bigendian: bool = False) -> np.ndarray:
-    """A sensor_msgs/Image-style buffer -> (H, W) uint16 raw (zero copy when possible).
-
-    Raises :class:`IspInputError` for an unsupported encoding or a buffer whose size does not
-    match height, width and step (so a node can log the reason and drop the frame).
-    """
-    if encoding not in RAW_ENCODINGS:
-        raise IspInputError(f"raw image encoding {encoding!r} not supported; expected one of {RAW_ENCODINGS}")
-    if height <= 0 or width <= 0:
-        raise IspInputError(f"bad image size {width}x{height}")
-    step = int(step) if step else 2 * width
-    if step < 2 * width or step % 2:
-        raise IspInputError(f"step {step} too small for {width} 16-bit pixels")
-    if len(data) != step * height:
-        raise IspInputError(f"raw buffer has {len(data)} bytes, expected {step * height} "
-                            f"({width}x{height}, step {step})")
-    arr = np.frombuffer(data, dtype=">u2" if is_bigendian else "<u2").reshape(height, step // 2)[:, :width]
-    arr = arr.astype(np.uint16, copy=False) if not is_bigendian else arr.astype(np.uint16)
-    validate_raw(arr)
-    return arr
-
-
 class Isp(torch.nn.Module):
     """Differentiable RGGB -> RGB ISP (see module docstring for the pipeline).
 

@@ -168,13 +168,14 @@ def test_runtime_input_errors_and_scaling(small_model):
 
 
 def test_rgb_from_buffer():
-    from neural_ae_ros.detector.inference import rgb_from_buffer
+    from neural_ae_ros.image_buffers import ImageFormatError, rgb_from_buffer
+
     img = np.arange(4 * 5 * 3, dtype=np.uint8).reshape(4, 5, 3)
     padded = np.concatenate([img.reshape(4, 15), np.zeros((4, 1), np.uint8)], 1)
     assert np.array_equal(rgb_from_buffer(padded.tobytes(), 4, 5, "rgb8", step=16), img)
-    with pytest.raises(DetectorInputError, match="encoding"):
+    with pytest.raises(ImageFormatError, match="encoding"):
         rgb_from_buffer(img.tobytes(), 4, 5, "bayer_rggb16")
-    with pytest.raises(DetectorInputError, match="bytes"):
+    with pytest.raises(ImageFormatError, match="bytes"):
         rgb_from_buffer(img.tobytes(), 5, 5, "rgb8")
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from neural_ae_ros.isp import (Isp, IspInputError, IspParams, _half_res_weight, psnr, raw_from_buffer,
+from neural_ae_ros.isp import (Isp, IspInputError, IspParams, _half_res_weight, psnr,
                                srgb_oetf)
 from neural_ae_ros.sensor import bayer_sample_rggb
 
@@ -171,13 +171,15 @@ def test_yaml_and_bad_input(tmp_path):
 
 
 def test_raw_from_buffer():
+    from neural_ae_ros.image_buffers import ImageFormatError, raw_from_buffer
+
     a = (np.arange(48, dtype=np.uint16) * 80).reshape(6, 8)
     got = raw_from_buffer(a.tobytes(), 6, 8, "bayer_rggb16", step=16)
     assert np.array_equal(got, a)
     assert np.array_equal(raw_from_buffer(a.astype(">u2").tobytes(), 6, 8, "bayer_rggb16", is_bigendian=True), a)
-    with pytest.raises(IspInputError, match="encoding"):
+    with pytest.raises(ImageFormatError, match="encoding"):
         raw_from_buffer(a.tobytes(), 6, 8, "mono16")
-    with pytest.raises(IspInputError, match="bytes"):
+    with pytest.raises(ImageFormatError, match="bytes"):
         raw_from_buffer(a.tobytes()[:-2], 6, 8, "bayer_rggb16")
     with pytest.raises(IspInputError, match="expected"):
         Isp().to_rgb8(a, expected_hw=(1200, 1920))

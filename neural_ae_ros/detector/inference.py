@@ -40,23 +40,6 @@ def resize_rgb(images: torch.Tensor, size_wh: Sequence[int]) -> torch.Tensor:
                          antialias=bool(images.shape[-1] > w or images.shape[-2] > h))
 
 
-def rgb_from_buffer(data: bytes | bytearray | memoryview, height: int, width: int, encoding: str,
-                    step: int | None = None) -> np.ndarray:
-    """A sensor_msgs/Image-style rgb8/bgr8 buffer -> (H, W, 3) uint8 view (zero copy).
-    Raises :class:`DetectorInputError` on an unsupported encoding or a size mismatch."""
-    if encoding not in IMAGE_ENCODINGS:
-        raise DetectorInputError(f"image encoding {encoding!r} not supported; expected one of {IMAGE_ENCODINGS}")
-    if height <= 0 or width <= 0:
-        raise DetectorInputError(f"bad image size {width}x{height}")
-    step = int(step) if step else 3 * width
-    if step < 3 * width:
-        raise DetectorInputError(f"step {step} too small for {width} rgb8 pixels")
-    if len(data) != step * height:
-        raise DetectorInputError(f"image buffer has {len(data)} bytes, expected {step * height} "
-                                 f"({width}x{height}, step {step})")
-    return np.frombuffer(data, np.uint8).reshape(height, step)[:, : 3 * width].reshape(height, width, 3)
-
-
 class DetectorRuntime:
     """A loaded detector with its pre- and post-processing."""
 
