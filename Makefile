@@ -25,6 +25,9 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_ae_pipeline.py
 	$(PY) benchmarks/bench_transport.py
+	$(PY) benchmarks/bench_isp.py
+	$(PY) benchmarks/bench_detector.py
+	$(PY) benchmarks/bench_scenes.py
 
 clean:
 	rm -rf build $(OUT) .pytest_cache
