@@ -397,44 +397,52 @@ class SceneBag:
         return rad
 
     def frames(self) -> Iterator[SceneBagFrame]:
-        """Frames in stamp order; all topics of a stamp are gathered before the frame is yielded."""
-        pending: dict = {}
-        order: list = []
+        """Frames in stamp order, streamed: messages come in log order and all topics of a frame
+        share its stamp, so a frame is complete when the next stamp starts (one frame in memory)."""
         fps = float(self.info.get("fps", 0) or 0)
+        count = 0
 
         def index_of(ns):
-            if fps > 0:
-                return int(round((ns - START_NS) * fps / 1e9))
-            return len(order)
+            return int(round((ns - START_NS) * fps / 1e9)) if fps > 0 else count
 
+        group: dict = {}
+        group_ns = None
         for topic, ty, ns, raw in self._messages():
             if topic not in (TOPIC_RADIANCE, TOPIC_BOXES, TOPIC_IGNORED, TOPIC_EVENTS):
                 continue
-            if ns not in pending:
-                pending[ns] = {}
-                order.append(ns)
-            pending[ns][topic] = raw
-        for ns in sorted(order):
-            p = pending[ns]
-            i = index_of(ns)
-            if TOPIC_RADIANCE not in p or TOPIC_BOXES not in p:
-                miss = [t for t in REQUIRED_TOPICS if t not in p]
-                if self._records is not None and self.allow_truncated:
-                    continue  # incomplete last frame of a truncated bag
-                raise SceneBagError(f"{self.path}: frame {i} (stamp {ns}) lacks topic(s) {miss}")
-            rad = self._radiance(p[TOPIC_RADIANCE], i)
+            if group_ns is not None and ns != group_ns:
+                frame = self._frame(group_ns, group, index_of(group_ns), last=False)
+                if frame is not None:
+                    count += 1
+                    yield frame
+                group = {}
+            group_ns = ns
+            group[topic] = raw
+        if group_ns is not None:
+            frame = self._frame(group_ns, group, index_of(group_ns), last=True)
+            if frame is not None:
+                yield frame
+
+    def _frame(self, ns: int, p: dict, i: int, last: bool) -> Optional[SceneBagFrame]:
+        """Decode the messages of one stamp; None for the cut-off last frame of a truncated bag."""
+        if TOPIC_RADIANCE not in p or TOPIC_BOXES not in p:
+            miss = [t for t in REQUIRED_TOPICS if t not in p]
+            if last and self._records is not None and self.allow_truncated:
+                return None  # incomplete last frame of a truncated bag
+            raise SceneBagError(f"{self.path}: frame {i} (stamp {ns}) lacks topic(s) {miss}")
+        rad = self._radiance(p[TOPIC_RADIANCE], i)
+        try:
+            boxes = _boxes_from_msg(self.ts.deserialize_cdr(p[TOPIC_BOXES], DET_T))
+            ign = _boxes_from_msg(self.ts.deserialize_cdr(p[TOPIC_IGNORED], DET_T)) if TOPIC_IGNORED in p else []
+        except Exception as exc:  # noqa: BLE001
+            raise SceneBagError(f"{self.path}: topic {TOPIC_BOXES} frame {i}: undecodable ({exc})") from exc
+        events = []
+        if TOPIC_EVENTS in p:
             try:
-                boxes = _boxes_from_msg(self.ts.deserialize_cdr(p[TOPIC_BOXES], DET_T))
-                ign = _boxes_from_msg(self.ts.deserialize_cdr(p[TOPIC_IGNORED], DET_T)) if TOPIC_IGNORED in p else []
+                events = json.loads(self.ts.deserialize_cdr(p[TOPIC_EVENTS], STRING_T).data).get("events", [])
             except Exception as exc:  # noqa: BLE001
-                raise SceneBagError(f"{self.path}: topic {TOPIC_BOXES} frame {i}: undecodable ({exc})") from exc
-            events = []
-            if TOPIC_EVENTS in p:
-                try:
-                    events = json.loads(self.ts.deserialize_cdr(p[TOPIC_EVENTS], STRING_T).data).get("events", [])
-                except Exception as exc:  # noqa: BLE001
-                    raise SceneBagError(f"{self.path}: topic {TOPIC_EVENTS} frame {i}: bad JSON ({exc})") from exc
-            yield SceneBagFrame(i, ns, rad, boxes, ign, events)
+                raise SceneBagError(f"{self.path}: topic {TOPIC_EVENTS} frame {i}: bad JSON ({exc})") from exc
+        return SceneBagFrame(i, ns, rad, boxes, ign, events)
 
     def __iter__(self):
         return self.frames()

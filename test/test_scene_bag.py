@@ -179,3 +179,26 @@ def test_compressed_bag_reads_independently(tmp_path):
         msgs = [m for _, c, _, m in make_reader(fh, decoder_factories=[DecoderFactory()]).iter_decoded_messages()
                 if c.topic == "/scene/radiance"]
     assert len(msgs) == 1 and msgs[0].encoding == "32FC3"
+
+
+def test_frames_are_streamed_one_at_a_time(bag, monkeypatch):
+    """frames() yields a frame as soon as its stamp is complete (it does not read the whole bag
+    first): a read error in a later frame still lets the frames before it through."""
+    reader = sb.read_scene_bag(bag)
+    real = reader._messages
+    seen_stamps = []
+
+    def failing_after_two_frames():
+        for topic, ty, ns, raw in real():
+            if topic == sb.TOPIC_RADIANCE:
+                seen_stamps.append(ns)
+                if len(seen_stamps) == 4:  # the first message of frame 3: frames 0-1 are out, 2 is open
+                    raise sb.SceneBagError("simulated damage after two frames")
+            yield topic, ty, ns, raw
+
+    monkeypatch.setattr(reader, "_messages", failing_after_two_frames)
+    got = []
+    with pytest.raises(sb.SceneBagError, match="simulated damage"):
+        for frame in reader.frames():
+            got.append(frame.index)
+    assert got == [0, 1]
