@@ -41,7 +41,6 @@ def _applied_exposure():
 def _histograms():
     m = HistogramStack()
     m.header.frame_id = "cam"
-    m.frame_index = 3
     m.grid_sizes = [1, 3, 7]
     m.num_regions, m.num_bins, m.white_level_dn = 59, 256, 4095
     m.counts = array.array("I", range(59 * 256))

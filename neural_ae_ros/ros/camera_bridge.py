@@ -18,6 +18,7 @@ from neural_ae_ros.msg import AppliedExposure, ExposureCommand
 
 from ..camera import ExposureScheduler, SimulatedSensor
 from ..exposure import CameraLimits
+from ..histograms import mean_green_level
 from ..sensor import SensorParams
 from ..sources import EndOfSource, open_source
 from . import topics
@@ -136,7 +137,7 @@ class CameraBridge(Node):
         applied.command_source_frame_index = max(settings.command_source_frame_index, 0)
         applied.command_method = settings.command_method
         applied.clamped = settings.clamped
-        applied.mean_level_dn = float(raw[0::2, 1::2].mean())
+        applied.mean_level_dn = mean_green_level(raw)
         try:
             self.exposure_pub.publish(applied)
             self.image_pub.publish(raw_to_image(raw, header))

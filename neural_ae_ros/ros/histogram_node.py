@@ -12,12 +12,12 @@ import numpy as np
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 
-from neural_ae_ros.msg import AppliedExposure, HistogramStack
+from neural_ae_ros.msg import HistogramStack
 
 from ..histograms import histogram_stack
 from ..sensor import SensorParams
 from . import topics
-from .convert import MessageFormatError, image_to_raw, stamp_key
+from .convert import MessageFormatError, image_to_raw
 from .params import DeclaredParameters
 from .run import run_node
 
@@ -32,17 +32,8 @@ class HistogramNode(Node):
         self.grid_sizes = list(grids)
         self.white_level_dn = int(SensorParams.from_yaml().white_level_dn)
         self.pub = self.create_publisher(HistogramStack, topics.HISTOGRAMS, topics.RECORD_QOS)
-        # frame index comes with the applied exposure of the same stamp
-        self._frame_index_by_stamp = {}
-        self.create_subscription(AppliedExposure, topics.APPLIED_EXPOSURE, self._on_exposure, topics.RECORD_QOS)
         self.create_subscription(Image, topics.IMAGE_RAW, self._on_image, topics.IMAGE_QOS)
         self.dropped = 0
-
-    def _on_exposure(self, msg: AppliedExposure) -> None:
-        self._frame_index_by_stamp[stamp_key(msg.header)] = int(msg.frame_index)
-        if len(self._frame_index_by_stamp) > 200:
-            for key in sorted(self._frame_index_by_stamp)[:100]:
-                del self._frame_index_by_stamp[key]
 
     def _on_image(self, msg: Image) -> None:
         try:
@@ -54,7 +45,6 @@ class HistogramNode(Node):
         hist, mean = histogram_stack(raw, self.white_level_dn, return_mean=True)
         out = HistogramStack()
         out.header = msg.header
-        out.frame_index = self._frame_index_by_stamp.get(stamp_key(msg.header), 0)
         out.grid_sizes = self.grid_sizes
         out.num_regions, out.num_bins = int(hist.shape[0]), int(hist.shape[1])
         out.white_level_dn = self.white_level_dn

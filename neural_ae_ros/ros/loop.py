@@ -152,9 +152,10 @@ def _score(recorder: LoopRecorder, frames: int, method: str, latency: int, fps: 
     trace = [TraceRow(i, m.exposure_time_s, m.analog_gain, float(m.mean_level_dn), bool(m.from_command),
                       int(m.command_source_frame_index)) for i, m in sorted(applied.items())]
     with_command = [r for r in trace if r.from_command and r.command_source_frame_index < r.frame_index]
-    lags = [r.frame_index - r.command_source_frame_index for r in with_command
-            if r.frame_index == 0 or applied.get(r.frame_index - 1) is None
-            or applied[r.frame_index - 1].command_source_frame_index != r.command_source_frame_index]
+    # lag of each command: from the frame it was computed from to the first frame that used it
+    lags = [r.frame_index - r.command_source_frame_index
+            for prev, r in zip([None, *trace], trace) if r.from_command and r.command_source_frame_index < r.frame_index
+            and (prev is None or not prev.from_command or prev.command_source_frame_index != r.command_source_frame_index)]
     if method == "average":
         target = sensor.black_level_dn + ae_defaults["target_level_fraction"] * (sensor.white_level_dn - sensor.black_level_dn)
     else:
