@@ -43,7 +43,7 @@ def main() -> None:
     cam = subprocess.Popen([sys.executable, "-m", "neural_ae_ros.ros.camera_bridge", "--ros-args",
                             "-p", "drive:=step_test", "-p", f"width:={args.width}", "-p", f"height:={args.height}",
                             "-p", f"frame_rate_hz:={args.fps}", "-p", f"max_frames:={args.frames}",
-                            "-p", "wait_for_image_subscribers:=2", "-p", "wait_for_exposure_subscribers:=2"],
+                            "-p", "wait_for_image_subscribers:=2", "-p", "wait_for_exposure_subscribers:=1"],
                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     hist = subprocess.Popen([sys.executable, "-m", "neural_ae_ros.ros.histogram_node"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)

@@ -41,7 +41,7 @@ def pipeline(method: str = "average", namespace: str = "", camera: Optional[Dict
     if wait_for_recorder:
         needs_raw = method in METHODS_NEEDING_RAW
         cam.setdefault("wait_for_image_subscribers", 2 if needs_raw else 1)
-        cam.setdefault("wait_for_exposure_subscribers", 3)
+        cam.setdefault("wait_for_exposure_subscribers", 2)  # ae_controller + the recorder
     return [
         NodeLaunch("ae_controller", namespace, {"method": method, **(ae or {})}),
         NodeLaunch("histogram_node", namespace, {}),

@@ -18,6 +18,8 @@ def test_commands_land_on_frame_t_plus_1_plus_latency(latency, tmp_path):
         assert row["from_command"] and row["command_source_frame_index"] == row["index"] - 1 - latency
     # the average AE raises the initially low level toward its target
     assert trace[-1]["mean_raw_level_dn"] > trace[0]["mean_raw_level_dn"] * 1.2
+    # the camera started because the pipeline was connected, not because its wait timed out
+    assert "starting before all expected subscribers connected" not in (tmp_path / "camera_bridge.log").read_text()
 
 
 def test_gradient_method_runs_in_the_loop(tmp_path):
