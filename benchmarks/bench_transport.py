@@ -47,7 +47,8 @@ def main() -> None:
                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     hist = subprocess.Popen([sys.executable, "-m", "neural_ae_ros.ros.histogram_node"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    img_lat, hist_lat, recv_t, exposures = [], [], [], set()
+    img_lat, hist_lat, recv_t, exposures = [], [], [], {}
+    image_stamps = set()
     rclpy.init()
     node = rclpy.create_node("bench_transport")
     clock = node.get_clock()
@@ -59,14 +60,23 @@ def main() -> None:
     def on_image(msg):
         img_lat.append(lat(msg))
         recv_t.append(time.monotonic())
+        image_stamps.add((msg.header.stamp.sec, msg.header.stamp.nanosec))
 
     node.create_subscription(Image, topics.IMAGE_RAW, on_image, topics.IMAGE_QOS)
     node.create_subscription(HistogramStack, topics.HISTOGRAMS, lambda m: hist_lat.append(lat(m)), topics.RECORD_QOS)
-    node.create_subscription(AppliedExposure, topics.APPLIED_EXPOSURE, lambda m: exposures.add(m.frame_index),
+    node.create_subscription(AppliedExposure, topics.APPLIED_EXPOSURE, lambda m: exposures.__setitem__(m.frame_index, (m.header.stamp.sec, m.header.stamp.nanosec)),
                              topics.RECORD_QOS)
     deadline = time.monotonic() + 60 + 3 * args.frames / args.fps
     with tqdm(total=args.frames, desc="frames", unit="frame", mininterval=1.0) as bar:
-        while time.monotonic() < deadline and (len(exposures) < args.frames or len(hist_lat) < len(img_lat)):
+        drain_until = None
+        while time.monotonic() < deadline:
+            complete = len(exposures) >= args.frames and len(img_lat) >= len(exposures) and len(hist_lat) >= len(img_lat)
+            if complete:
+                break
+            if len(exposures) >= args.frames:  # all published: give stragglers 2 s, then count losses
+                drain_until = drain_until or time.monotonic() + 2.0
+                if time.monotonic() > drain_until:
+                    break
             rclpy.spin_once(node, timeout_sec=0.1)
             bar.update(len(exposures) - bar.n)
             if cam.poll() is not None and len(exposures) < args.frames:
@@ -80,7 +90,9 @@ def main() -> None:
     mb = args.width * args.height * 2 / 1e6
     print(f"\n{args.width}x{args.height} bayer_rggb16 ({mb:.1f} MB/frame) at {args.fps:g} fps requested")
     print(f"  frames published (exposure records): {len(exposures)}  images received: {len(img_lat)}  "
-          f"lost: {len(exposures) - len(img_lat)}")
+          f"lost: {len(exposures) - len(img_lat)}"
+          + (f" (frames {sorted(i for i, st in exposures.items() if st not in image_stamps)})"
+             if len(exposures) > len(img_lat) else ""))
     print(f"  sustained receive rate: {fps:.1f} fps")
     for name, v in (("camera -> subscriber (image_raw)", img_lat),
                     ("camera -> histogram_node -> subscriber (histograms)", hist_lat)):
