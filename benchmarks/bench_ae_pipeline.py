@@ -32,9 +32,9 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from neural_ae_ros.ae import ExposureController, Observation, make_method  # noqa: E402
-from neural_ae_ros.exposure import CameraLimits  # noqa: E402
-from neural_ae_ros.histograms import histogram_stack  # noqa: E402
-from neural_ae_ros.sensor import SensorParams, capture  # noqa: E402
+from neural_ae_ros.imaging.exposure import CameraLimits  # noqa: E402
+from neural_ae_ros.imaging.histograms import histogram_stack  # noqa: E402
+from neural_ae_ros.imaging.sensor import SensorParams, capture  # noqa: E402
 
 
 def textured_scene(h: int, w: int, mean_e_per_s: float, seed: int = 0) -> np.ndarray:

@@ -21,7 +21,7 @@ import torch
 from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from neural_ae_ros.isp import Isp, IspParams  # noqa: E402
+from neural_ae_ros.imaging.isp import Isp, IspParams  # noqa: E402
 
 
 def synthetic_raw(h: int, w: int, seed: int = 0) -> np.ndarray:
@@ -43,8 +43,8 @@ def psnr_report(black: float = 64.0, white: float = 4095.0) -> list[str]:
         import cv2
     except ImportError:
         return ["PSNR: opencv-python-headless not installed, skipped"]
-    from neural_ae_ros.isp import psnr
-    from neural_ae_ros.sensor import bayer_sample_rggb
+    from neural_ae_ros.imaging.isp import psnr
+    from neural_ae_ros.imaging.sensor import bayer_sample_rggb
 
     pano = Path(__file__).resolve().parent.parent / "neural_ae_ros" / "data" / "panoramas" / "courtyard.exr"
     img = cv2.imread(str(pano), cv2.IMREAD_UNCHANGED)

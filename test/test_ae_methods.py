@@ -15,8 +15,8 @@ from neural_ae_ros.ae import (
     available_methods,
     make_method,
 )
-from neural_ae_ros.exposure import CameraLimits
-from neural_ae_ros.sensor import SensorParams, capture_numpy
+from neural_ae_ros.imaging.exposure import CameraLimits
+from neural_ae_ros.imaging.sensor import SensorParams, capture_numpy
 
 torch.set_num_threads(1)
 P = SensorParams.from_yaml()

@@ -13,7 +13,7 @@ from neural_ae_ros.detector import (CheckpointError, Detector, DetectorConfig, D
 from neural_ae_ros.detector.dataset import DetectionDataset, collate, synthetic_samples
 from neural_ae_ros.detector.loss import build_targets, collate_targets, detection_loss
 from neural_ae_ros.detector.postprocess import batched_nms, box_iou
-from neural_ae_ros.metrics import CLASS_NAMES
+from neural_ae_ros.evaluation.detection_metrics import CLASS_NAMES
 
 torch.set_num_threads(1)
 SMALL = (128, 96)
@@ -168,7 +168,7 @@ def test_runtime_input_errors_and_scaling(small_model):
 
 
 def test_rgb_from_buffer():
-    from neural_ae_ros.image_buffers import ImageFormatError, rgb_from_buffer
+    from neural_ae_ros.imaging.image_buffers import ImageFormatError, rgb_from_buffer
 
     img = np.arange(4 * 5 * 3, dtype=np.uint8).reshape(4, 5, 3)
     padded = np.concatenate([img.reshape(4, 15), np.zeros((4, 1), np.uint8)], 1)

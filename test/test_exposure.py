@@ -5,14 +5,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from neural_ae_ros.exposure import (
+from neural_ae_ros.imaging.exposure import (
     CameraConfig,
     CameraLimits,
     ema_log_exposure,
     sanitize_command,
     split_exposure,
 )
-from neural_ae_ros.sensor import SensorParams
+from neural_ae_ros.imaging.sensor import SensorParams
 
 LIM = CameraLimits(min_exposure_time_s=1e-5, max_exposure_time_s=0.015,
                    min_analog_gain=1.0, max_analog_gain=16.0)

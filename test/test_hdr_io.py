@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from neural_ae_ros import hdr_io
+from neural_ae_ros.imaging import hdr_io
 from neural_ae_ros.scenes import panorama
 
 

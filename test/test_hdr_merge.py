@@ -6,8 +6,8 @@ import pytest
 import torch
 from PIL import Image
 
-from neural_ae_ros import hdr_merge as hm
-from neural_ae_ros.sensor import SensorParams, capture
+from neural_ae_ros.imaging import hdr_merge as hm
+from neural_ae_ros.imaging.sensor import SensorParams, capture
 
 TIMES = [1.0, 1.0 / 16, 1.0 / 256]
 

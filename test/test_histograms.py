@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from neural_ae_ros.histograms import (
+from neural_ae_ros.imaging.histograms import (
     NUM_BINS,
     NUM_HISTOGRAMS,
     grid_edges,

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from neural_ae_ros.isp import (Isp, IspInputError, IspParams, _half_res_weight, psnr,
+from neural_ae_ros.imaging.isp import (Isp, IspInputError, IspParams, _half_res_weight, psnr,
                                srgb_oetf)
-from neural_ae_ros.sensor import bayer_sample_rggb
+from neural_ae_ros.imaging.sensor import bayer_sample_rggb
 
 torch.set_num_threads(1)
 BLACK, WHITE = 64.0, 4095.0
@@ -171,7 +171,7 @@ def test_yaml_and_bad_input(tmp_path):
 
 
 def test_raw_from_buffer():
-    from neural_ae_ros.image_buffers import ImageFormatError, raw_from_buffer
+    from neural_ae_ros.imaging.image_buffers import ImageFormatError, raw_from_buffer
 
     a = (np.arange(48, dtype=np.uint16) * 80).reshape(6, 8)
     got = raw_from_buffer(a.tobytes(), 6, 8, "bayer_rggb16", step=16)

@@ -11,7 +11,7 @@ from rclpy.parameter import Parameter
 from rclpy.parameter_client import AsyncParameterClient
 from sensor_msgs.msg import Image
 
-from neural_ae_ros.exposure import CameraLimits
+from neural_ae_ros.imaging.exposure import CameraLimits
 from neural_ae_ros.msg import AppliedExposure, ExposureCommand, HistogramStack
 from neural_ae_ros.parameters import node_defaults
 from neural_ae_ros.ros import topics

@@ -33,7 +33,7 @@ def test_gradient_method_runs_in_the_loop(tmp_path):
 def test_loop_replays_a_scene_recording(tmp_path):
     """The camera bridge's source can be a scene bag: every recorded frame is captured once,
     in order, under the closed loop, and the run ends with the recording."""
-    from neural_ae_ros.scene_bag import record_drive
+    from neural_ae_ros.scenes.scene_bag import record_drive
 
     bag = record_drive("tunnel", frames=24, seed=5, out=tmp_path / "scene_bag", width=160, height=96,
                        progress=False)

@@ -5,7 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from neural_ae_ros import cli_scenes, scene_bag as sb
+from neural_ae_ros.cli import scenes as cli_scenes
+from neural_ae_ros.scenes import scene_bag as sb
 from neural_ae_ros.scenes.drives import DriveSource
 
 W, H, N = 96, 64, 6

@@ -167,7 +167,7 @@ def test_radiance_scale_is_as_documented():
 def test_cli_scenes(tmp_path, capsys):
     import argparse
 
-    from neural_ae_ros import cli_scenes
+    from neural_ae_ros.cli import scenes as cli_scenes
 
     parser = argparse.ArgumentParser()
     cli_scenes.add_commands(parser.add_subparsers())
@@ -183,7 +183,7 @@ def test_cli_scenes(tmp_path, capsys):
 
 
 def test_file_source(tmp_path):
-    from neural_ae_ros import hdr_io
+    from neural_ae_ros.imaging import hdr_io
 
     a = np.full((3, 8, 10), 2.0, np.float32)
     hdr_io.write_exr(tmp_path / "f0.exr", a)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from neural_ae_ros.sensor import (
+from neural_ae_ros.imaging.sensor import (
     SensorParams,
     bayer_sample_rggb,
     capture,

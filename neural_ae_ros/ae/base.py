@@ -18,8 +18,8 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Type
 
 import numpy as np
 
-from ..exposure import CameraLimits, ema_log_exposure, sanitize_command, split_exposure
-from ..histograms import histogram_stack, mean_green_level
+from neural_ae_ros.imaging.exposure import CameraLimits, ema_log_exposure, sanitize_command, split_exposure
+from neural_ae_ros.imaging.histograms import histogram_stack, mean_green_level
 
 __all__ = [
     "Observation",

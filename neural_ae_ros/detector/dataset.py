@@ -2,7 +2,7 @@
 
 Scenes come from ``neural-ae scenes --split ... --out DIR`` (:mod:`neural_ae_ros.scenes`): a
 directory with ``index.json`` and one ``.npz`` per scene holding the radiance in e-/s
-(``(3, H, W)``) and the labelled boxes (classes of :data:`neural_ae_ros.metrics.CLASS_NAMES`).
+(``(3, H, W)``) and the labelled boxes (classes of :data:`neural_ae_ros.evaluation.detection_metrics.CLASS_NAMES`).
 
 Exposure (paper 000, Section 5.3): the base exposure of a frame is
 
@@ -13,8 +13,8 @@ DN/e-, so ``g1 * radiance * e`` is the mean DN the frame would record without cl
 The mean is over the Bayer mosaic the sensor sees. A capture at ``factor * e_base`` uses
 Eq. 6 with ``T_max = 15 ms``: ``t = min(e, T_max)``, ``K = e / t`` (K is not capped at the
 sensor's maximum analog gain: beyond it the extra gain acts like digital gain, which has
-the same noise in this model), then :func:`neural_ae_ros.sensor.capture` adds shot, read and
-ADC noise and quantises, and :class:`neural_ae_ros.isp.Isp` develops the raw frame.
+the same noise in this model), then :func:`neural_ae_ros.imaging.sensor.capture` adds shot, read and
+ADC noise and quantises, and :class:`neural_ae_ros.imaging.isp.Isp` develops the raw frame.
 """
 from __future__ import annotations
 
@@ -28,10 +28,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .. import sensor as sensor_mod
-from ..exposure import SIMULATION_LIMITS, base_exposure_s, split_exposure
-from ..isp import Isp, IspParams
-from ..metrics import CLASS_NAMES
+from neural_ae_ros.imaging import sensor as sensor_mod
+from neural_ae_ros.imaging.exposure import SIMULATION_LIMITS, base_exposure_s, split_exposure
+from neural_ae_ros.imaging.isp import Isp, IspParams
+from neural_ae_ros.evaluation.detection_metrics import CLASS_NAMES
 from .inference import resize_rgb
 
 T_MAX_S = SIMULATION_LIMITS.max_exposure_time_s  # paper 000 Eq. 6

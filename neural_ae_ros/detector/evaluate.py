@@ -3,7 +3,7 @@
 For every factor f (default 0.1, 1, 10) every scene is captured at ``f * e_base`` (paper 000
 Sec. 5.3; same noise seed per scene for all factors), developed by the ISP, resized to the
 detector's input and detected; AP@0.5 per class and mAP (paper 000 Sec. 6.1, COCO-style
-101-point interpolation, see :mod:`neural_ae_ros.metrics`) are computed over the scenes and,
+101-point interpolation, see :mod:`neural_ae_ros.evaluation.detection_metrics`) are computed over the scenes and,
 with ``hflip`` (the paper's protocol, default), their horizontal mirror images too.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..metrics import evaluate_detections, hflip_annotation
+from neural_ae_ros.evaluation.detection_metrics import evaluate_detections, hflip_annotation
 from .dataset import LdrRenderer, load_scene_index, render_scenes
 from .inference import DetectorRuntime, load_detector
 

@@ -19,8 +19,8 @@ from sensor_msgs.msg import Image
 from neural_ae_ros.msg import AppliedExposure, ExposureCommand, HistogramStack
 
 from ..ae import ExposureController, Observation, make_method
-from ..exposure import CameraLimits
-from ..sensor import SensorParams
+from neural_ae_ros.imaging.exposure import CameraLimits
+from neural_ae_ros.imaging.sensor import SensorParams
 from . import topics
 from .convert import MessageFormatError, image_to_raw, stamp_key
 from .params import DeclaredParameters

@@ -16,11 +16,11 @@ from std_msgs.msg import Header
 
 from neural_ae_ros.msg import AppliedExposure, ExposureCommand
 
-from ..camera import ExposureScheduler, SimulatedSensor
-from ..exposure import CameraLimits
-from ..histograms import mean_green_level
-from ..sensor import SensorParams
-from ..sources import EndOfSource, open_source
+from neural_ae_ros.imaging.camera import ExposureScheduler, SimulatedSensor
+from neural_ae_ros.imaging.exposure import CameraLimits
+from neural_ae_ros.imaging.histograms import mean_green_level
+from neural_ae_ros.imaging.sensor import SensorParams
+from neural_ae_ros.scenes.sources import EndOfSource, open_source
 from . import topics
 from .convert import raw_to_image
 from .params import DeclaredParameters

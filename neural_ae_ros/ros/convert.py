@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 from sensor_msgs.msg import Image
 
-from ..image_buffers import RAW_ENCODING, ImageFormatError, raw_from_buffer, rgb_from_buffer
+from neural_ae_ros.imaging.image_buffers import RAW_ENCODING, ImageFormatError, raw_from_buffer, rgb_from_buffer
 
 RGB_ENCODING = "rgb8"
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..sensor import default_config_dir
+from neural_ae_ros.imaging.sensor import default_config_dir
 
 PROFILE_FILE_NAME = "fastdds_shm.xml"
 

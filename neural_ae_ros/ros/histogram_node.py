@@ -14,8 +14,8 @@ from sensor_msgs.msg import Image
 
 from neural_ae_ros.msg import HistogramStack
 
-from ..histograms import histogram_stack
-from ..sensor import SensorParams
+from neural_ae_ros.imaging.histograms import histogram_stack
+from neural_ae_ros.imaging.sensor import SensorParams
 from . import topics
 from .convert import MessageFormatError, image_to_raw
 from .params import DeclaredParameters

@@ -1,5 +1,5 @@
 """isp_node: raw frame (bayer_rggb16) in, rgb8 out with the same header, through the same
-differentiable ISP as training (neural_ae_ros.isp). Malformed frames are dropped with a log line
+differentiable ISP as training (neural_ae_ros.imaging.isp). Malformed frames are dropped with a log line
 that says what was wrong; the node keeps running. ISP parameters are live (rqt)."""
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import sys
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 
-from ..isp import IspInputError, load_isp
-from ..sensor import SensorParams
+from neural_ae_ros.imaging.isp import IspInputError, load_isp
+from neural_ae_ros.imaging.sensor import SensorParams
 from . import topics
 from .convert import MessageFormatError, image_to_raw, rgb_to_image
 from .params import DeclaredParameters

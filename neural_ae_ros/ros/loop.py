@@ -2,7 +2,7 @@
 
 camera_bridge, histogram_node and ae_controller each run in their own process (real rclpy,
 Fast DDS over shared memory); this process records ``exposure`` (AppliedExposure) and
-``exposure_command`` and scores the run (:mod:`neural_ae_ros.loop_metrics`).
+``exposure_command`` and scores the run (:mod:`neural_ae_ros.evaluation.loop_scores`).
 """
 from __future__ import annotations
 
@@ -23,12 +23,12 @@ from rclpy.node import Node
 
 from neural_ae_ros.msg import AppliedExposure, ExposureCommand
 
-from ..exposure import CameraLimits
+from neural_ae_ros.imaging.exposure import CameraLimits
 from ..graph import pipeline, ros_args
-from ..loop_metrics import TraceRow, oscillation, step_events
+from neural_ae_ros.evaluation.loop_scores import TraceRow, oscillation, step_events
 from ..parameters import node_defaults
-from ..sensor import SensorParams
-from ..sources import open_source
+from neural_ae_ros.imaging.sensor import SensorParams
+from neural_ae_ros.scenes.sources import open_source
 from . import topics
 from .dds import configure_middleware
 

@@ -29,7 +29,7 @@ Event ``factor`` = mean luminance of the frames 0.6 s and 1.0 s after the event 
 The seed varies the world, objects and event timing within a drive type; the same seed gives
 the same frames.
 
-:class:`FileSource` serves real HDR files (EXR / .hdr, e.g. merged with :mod:`neural_ae_ros.hdr_merge`)
+:class:`FileSource` serves real HDR files (EXR / .hdr, e.g. merged with :mod:`neural_ae_ros.imaging.hdr_merge`)
 through the same ``frame(i)`` interface.
 """
 from __future__ import annotations
@@ -406,7 +406,7 @@ class FileSource:
     file-name order (``*.exr``, ``*.hdr``); ``scale_e_per_s`` converts file units to e-/s.
     Optional boxes per frame from a sidecar ``<stem>.json`` holding a list of
     ``{"cls": ..., "box": [x0, y0, x1, y1]}``. Files are validated on load (clear errors naming
-    the file, see :mod:`neural_ae_ros.hdr_io`); all frames must have the same size.
+    the file, see :mod:`neural_ae_ros.imaging.hdr_io`); all frames must have the same size.
     """
 
     def __init__(self, path, scale_e_per_s: float = 1.0, fps: float = 30.0):
@@ -426,7 +426,7 @@ class FileSource:
         self.height, self.width = first.shape[1:]
 
     def _load(self, i: int) -> np.ndarray:
-        from .. import hdr_io
+        from neural_ae_ros.imaging import hdr_io
 
         return hdr_io.load_radiance(self.files[i], self.scale)
 

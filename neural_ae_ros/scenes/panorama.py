@@ -25,7 +25,7 @@ from typing import Optional
 
 import numpy as np
 
-from .. import hdr_io
+from neural_ae_ros.imaging import hdr_io
 from .procedural import E_PER_S_PER_NIT, Camera
 
 PANORAMA_DIR = Path(__file__).resolve().parent.parent / "data" / "panoramas"

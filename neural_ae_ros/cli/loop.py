@@ -30,7 +30,7 @@ def summary_line(result: dict) -> str:
 
 
 def _run(args) -> int:
-    from .ros.loop import run_loop, write_json
+    from neural_ae_ros.ros.loop import run_loop, write_json
 
     if args.latency is not None and not 0 <= args.latency <= 5:
         raise SystemExit(f"--latency {args.latency}: must be in 0..5")

@@ -185,7 +185,7 @@ def merge_folder(folder, frames: Optional[Sequence[str]] = None):
     folder = Path(folder)
     meta_path = folder / "exposures.json"
     if not meta_path.is_file():
-        raise FileNotFoundError(f"{meta_path}: missing (see neural_ae_ros.hdr_merge docstring for the layout)")
+        raise FileNotFoundError(f"{meta_path}: missing (see neural_ae_ros.imaging.hdr_merge docstring for the layout)")
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
@@ -250,7 +250,7 @@ def synthesize_brackets(radiance: np.ndarray, exposure_times_s: Sequence[float],
 # ------------------------------------------------------------------- noise adaptation
 def _p(params):
     if params is None:
-        from .sensor import SensorParams
+        from neural_ae_ros.imaging.sensor import SensorParams
 
         return SensorParams.from_yaml()
     return params
@@ -289,7 +289,7 @@ def capture_adapted(radiance_e_per_s, source_var_e2_per_s2, exposure_time_s: flo
     """
     import torch
 
-    from .sensor import quantize_ste
+    from neural_ae_ros.imaging.sensor import quantize_ste
 
     p = _p(params)
     phi = torch.as_tensor(np.asarray(radiance_e_per_s, np.float32)) if not isinstance(radiance_e_per_s, torch.Tensor) \
@@ -317,7 +317,7 @@ def sample_noise_strength(rng: np.random.Generator, spread: float = 2.0, size=No
 
 def base_exposure_s(radiance_e_per_s, params=None, analog_gain: float = 1.0) -> float:
     """e_base of paper 000 Section 5.3 for the target sensor (see :func:`exposure.base_exposure_s`)."""
-    from .exposure import base_exposure_s as _base
+    from neural_ae_ros.imaging.exposure import base_exposure_s as _base
 
     p = _p(params)
     return _base(radiance_e_per_s, p.g1_dn_per_e, p.white_level_dn, analog_gain)

@@ -66,7 +66,7 @@ def add_commands(subparsers) -> None:
 
 
 def cmd_scenes(args) -> int:
-    from .scenes.generate import generate_split
+    from neural_ae_ros.scenes.generate import generate_split
 
     idx = generate_split(args.out, args.split, args.count, seed=args.seed, width=args.width, height=args.height,
                          pairs=not args.single, workers=args.workers, storage=args.storage, progress=not args.quiet)
@@ -79,7 +79,7 @@ def cmd_scenes(args) -> int:
         print("class counts: " + json.dumps(idx["class_counts"]))
         sheet = args.contact_sheet
         if sheet is None or str(sheet).lower() != "none":
-            from .scenes.contact_sheet import sheet_from_dir
+            from neural_ae_ros.scenes.contact_sheet import sheet_from_dir
 
             path = sheet_from_dir(args.out, sheet or (Path(args.out) / "contact_sheet.png"))
             print(f"contact sheet: {path}")
@@ -87,7 +87,7 @@ def cmd_scenes(args) -> int:
 
 
 def cmd_record_scene(args) -> int:
-    from .scene_bag import SceneBagError, record_drive
+    from neural_ae_ros.scenes.scene_bag import SceneBagError, record_drive
 
     try:
         path = record_drive(args.drive, args.frames, args.seed, args.out, args.width, args.height, args.fps,
@@ -100,8 +100,8 @@ def cmd_record_scene(args) -> int:
 
 
 def cmd_hdr_merge(args) -> int:
-    from .hdr_io import write_exr
-    from .hdr_merge import merge_folder
+    from neural_ae_ros.imaging.hdr_io import write_exr
+    from neural_ae_ros.imaging.hdr_merge import merge_folder
 
     args.out.mkdir(parents=True, exist_ok=True)
     n = 0

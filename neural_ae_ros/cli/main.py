@@ -7,10 +7,10 @@ import sys
 
 #: Modules that contribute sub-commands through ``add_commands(subparsers)``.
 COMMAND_MODULES = (
-    "neural_ae_ros.cli_loop",
-    "neural_ae_ros.cli_demo",
-    "neural_ae_ros.cli_scenes",
-    "neural_ae_ros.cli_detector",
+    "neural_ae_ros.cli.loop",
+    "neural_ae_ros.cli.demo",
+    "neural_ae_ros.cli.scenes",
+    "neural_ae_ros.cli.detector",
 )
 
 

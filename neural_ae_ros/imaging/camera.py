@@ -14,8 +14,8 @@ from typing import List
 import numpy as np
 import torch
 
-from .exposure import CameraLimits, sanitize_command
-from .sensor import SensorParams, bayer_sample_rggb, capture
+from neural_ae_ros.imaging.exposure import CameraLimits, sanitize_command
+from neural_ae_ros.imaging.sensor import SensorParams, bayer_sample_rggb, capture
 
 
 @dataclass(frozen=True)

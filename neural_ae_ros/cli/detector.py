@@ -19,9 +19,9 @@ def _input_size(text: str) -> tuple[int, int]:
 def _cmd_train(args) -> int:
     import torch
 
-    from .detector.checkpoint import CheckpointError
-    from .detector.dataset import SceneDataError
-    from .detector.train import TrainConfig, train_detector
+    from neural_ae_ros.detector.checkpoint import CheckpointError
+    from neural_ae_ros.detector.dataset import SceneDataError
+    from neural_ae_ros.detector.train import TrainConfig, train_detector
 
     torch.set_num_threads(args.threads)
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
@@ -41,9 +41,9 @@ def _cmd_train(args) -> int:
 def _cmd_eval(args) -> int:
     import torch
 
-    from .detector.checkpoint import CheckpointError
-    from .detector.dataset import SceneDataError
-    from .detector.evaluate import detector_eval
+    from neural_ae_ros.detector.checkpoint import CheckpointError
+    from neural_ae_ros.detector.dataset import SceneDataError
+    from neural_ae_ros.detector.evaluate import detector_eval
 
     torch.set_num_threads(args.threads)
     try:
@@ -57,7 +57,7 @@ def _cmd_eval(args) -> int:
 
 
 def add_commands(subparsers) -> None:
-    from .detector.checkpoint import DEFAULT_CHECKPOINT
+    from neural_ae_ros.detector.checkpoint import DEFAULT_CHECKPOINT
 
     p = subparsers.add_parser(
         "train-detector",

@@ -74,7 +74,7 @@ class DriveAdapter:
     """
 
     def __init__(self, name: str, width: int, height: int, seed: int, fps: float, script_frames: int) -> None:
-        from .scenes.drives import DriveSource
+        from neural_ae_ros.scenes.drives import DriveSource
 
         self.drive = DriveSource(name, width=width, height=height, seed=seed, fps=fps, num_frames=script_frames)
         self.width, self.height = int(width), int(height)
@@ -95,11 +95,11 @@ class SceneBagSource:
 
     Frames are read in order as the camera asks for them; ``events`` come from the bag's
     ``/scene/info`` record. Errors (unreadable or truncated bag, missing topic, malformed frame)
-    name the file and topic (:class:`neural_ae_ros.scene_bag.SceneBagError`).
+    name the file and topic (:class:`neural_ae_ros.scenes.scene_bag.SceneBagError`).
     """
 
     def __init__(self, path: str, allow_truncated: bool = False) -> None:
-        from .scene_bag import read_scene_bag
+        from neural_ae_ros.scenes.scene_bag import read_scene_bag
 
         self.bag = read_scene_bag(path, allow_truncated=allow_truncated)
         info = self.bag.info

@@ -74,7 +74,7 @@ _EMBEDDED_VISION_MSGS = {
                    "vision_msgs/BoundingBox2D bbox\nstring id\n",
     "Detection2DArray": "std_msgs/Header header\nvision_msgs/Detection2D[] detections\n",
 }
-_MSG_DIR = Path(__file__).resolve().parent.parent / "msg" / "vision_msgs_compat" / "msg"
+_MSG_DIR = Path(__file__).resolve().parent.parent.parent / "msg" / "vision_msgs_compat" / "msg"
 
 
 class SceneBagError(ValueError):
@@ -214,7 +214,7 @@ def _jd(o):
 def record_drive(drive: str, frames: int, seed: int, out, width: int = 640, height: int = 384, fps: float = 30.0,
                  progress: bool = True, panorama: Optional[str] = None, compress: bool = False) -> Path:
     """Render ``frames`` frames of a :class:`scenes.drives.DriveSource` into a scene bag at ``out``."""
-    from .scenes.drives import DriveSource
+    from neural_ae_ros.scenes.drives import DriveSource
 
     src = DriveSource(drive, width, height, seed=seed, fps=fps, num_frames=max(frames, 2), panorama=panorama)
     info = dict(drive=drive, seed=int(seed), frames=int(frames), classes=list(_classes()),
@@ -232,7 +232,7 @@ def record_drive(drive: str, frames: int, seed: int, out, width: int = 640, heig
 
 
 def _classes():
-    from .scenes.objects import CLASSES
+    from neural_ae_ros.scenes.objects import CLASSES
 
     return CLASSES
 

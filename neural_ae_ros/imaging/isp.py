@@ -42,8 +42,10 @@ import torch
 import torch.nn.functional as F
 import yaml
 
+from neural_ae_ros.config import config_path
 
-DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "isp.yaml"
+
+DEFAULT_CONFIG_NAME = "isp.yaml"
 
 #: Raw image encodings the ISP accepts (sensor_msgs/Image names).
 RAW_ENCODINGS = ("bayer_rggb16",)
@@ -111,7 +113,7 @@ class IspParams:
 
     @classmethod
     def from_yaml(cls, path: str | Path | None = None) -> "IspParams":
-        path = Path(path) if path is not None else DEFAULT_CONFIG
+        path = Path(path) if path is not None else config_path(DEFAULT_CONFIG_NAME)
         with open(path) as f:
             return cls.from_dict(yaml.safe_load(f))
 

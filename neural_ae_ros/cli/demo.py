@@ -30,10 +30,10 @@ def comparison_table(results) -> str:
 
 
 def _run(args) -> int:
-    from .parameters import load_config
-    from .plots import plot_exposure_traces
-    from .ros.loop import run_loop, write_json
-    from .sensor import SensorParams
+    from neural_ae_ros.parameters import load_config
+    from neural_ae_ros.evaluation.plots import plot_exposure_traces
+    from neural_ae_ros.ros.loop import run_loop, write_json
+    from neural_ae_ros.imaging.sensor import SensorParams
 
     cfg = load_config("demo.yaml")["demo"]
     frames = args.frames or cfg["frames"]

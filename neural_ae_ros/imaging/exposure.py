@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, List, Mapping, Optional, Tuple, Union
 
-from .sensor import default_config_dir
+from neural_ae_ros.imaging.sensor import default_config_dir
 
 __all__ = [
     "CameraLimits",

@@ -37,6 +37,8 @@ from typing import Any, Mapping, Optional, Union
 import numpy as np
 import torch
 
+from neural_ae_ros.config import config_dir
+
 __all__ = [
     "SensorParams",
     "default_config_dir",
@@ -53,7 +55,6 @@ __all__ = [
     "dynamic_range_db",
 ]
 
-PACKAGE_NAME = "neural_ae_ros"
 DEFAULT_SENSOR_YAML = "sensor_imx249.yaml"
 
 # Floor used under the square root of the shot-noise std so that its gradient stays
@@ -65,23 +66,8 @@ TensorLike = Union[torch.Tensor, Number]
 
 
 def default_config_dir() -> Path:
-    """The package's ``config`` directory.
-
-    Source checkout first (``<repo>/config`` next to the ``neural_ae_ros`` package), then
-    the installed ROS share directory when ``ament_index_python`` is importable.
-    """
-    local = Path(__file__).resolve().parent.parent / "config"
-    if local.is_dir():
-        return local
-    try:  # pragma: no cover - only in an installed ROS workspace
-        from ament_index_python.packages import get_package_share_directory
-
-        share = Path(get_package_share_directory(PACKAGE_NAME)) / "config"
-        if share.is_dir():
-            return share
-    except Exception:  # noqa: BLE001 - any failure means "not installed"
-        pass
-    return local
+    """The package's ``config`` directory (:func:`neural_ae_ros.config.config_dir`)."""
+    return config_dir()
 
 
 @dataclass(frozen=True)

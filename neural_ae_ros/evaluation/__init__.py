@@ -1,0 +1,1 @@
+"""Evaluation: detection metrics (AP@0.5), closed-loop scores, plots."""
