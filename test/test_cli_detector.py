@@ -6,7 +6,7 @@ import pytest
 
 from neural_ae_ros.cli.main import main
 from neural_ae_ros.detector.checkpoint import DEFAULT_CHECKPOINT
-from neural_ae_ros.evaluation.detection_metrics import CLASS_NAMES
+from neural_ae_ros.classes import CLASS_NAMES
 
 
 @pytest.mark.skipif(not DEFAULT_CHECKPOINT.is_file(), reason="no default detector checkpoint")

@@ -13,7 +13,7 @@ from neural_ae_ros.detector import (CheckpointError, Detector, DetectorConfig, D
 from neural_ae_ros.detector.dataset import DetectionDataset, collate, synthetic_samples
 from neural_ae_ros.detector.loss import build_targets, collate_targets, detection_loss
 from neural_ae_ros.detector.postprocess import batched_nms, box_iou
-from neural_ae_ros.evaluation.detection_metrics import CLASS_NAMES
+from neural_ae_ros.classes import CLASS_NAMES
 
 torch.set_num_threads(1)
 SMALL = (128, 96)

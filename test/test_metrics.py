@@ -7,7 +7,8 @@ import io
 import numpy as np
 import pytest
 
-from neural_ae_ros.evaluation.detection_metrics import (CLASS_NAMES, box_iou, evaluate_detections, evaluate_with_hflip,
+from neural_ae_ros.classes import CLASS_NAMES
+from neural_ae_ros.evaluation.detection_metrics import (box_iou, evaluate_detections, evaluate_with_hflip,
                                    hflip_boxes)
 
 

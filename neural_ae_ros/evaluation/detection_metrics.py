@@ -30,8 +30,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-#: The six classes of paper 000 (Table 1), in the project's index order.
-CLASS_NAMES: tuple[str, ...] = ("bike", "bus_truck", "car_van", "person", "traffic_light", "traffic_sign")
+from neural_ae_ros.classes import CLASS_NAMES
 
 _EPS = np.spacing(1)  # pycocotools adds it to the precision denominator
 

@@ -51,6 +51,8 @@ from typing import Iterable, Iterator, Optional
 
 import numpy as np
 
+from neural_ae_ros.classes import CLASS_NAMES
+
 FORMAT = "neural_ae_ros.scene_bag/1"
 START_NS = 1_700_000_000 * 1_000_000_000
 TOPIC_RADIANCE = "/scene/radiance"
@@ -217,7 +219,7 @@ def record_drive(drive: str, frames: int, seed: int, out, width: int = 640, heig
     from neural_ae_ros.scenes.drives import DriveSource
 
     src = DriveSource(drive, width, height, seed=seed, fps=fps, num_frames=max(frames, 2), panorama=panorama)
-    info = dict(drive=drive, seed=int(seed), frames=int(frames), classes=list(_classes()),
+    info = dict(drive=drive, seed=int(seed), frames=int(frames), classes=list(CLASS_NAMES),
                 events=[e.to_dict() for e in src.events], meta=src.stage.meta)
     it = range(frames)
     if progress:
@@ -229,12 +231,6 @@ def record_drive(drive: str, frames: int, seed: int, out, width: int = 640, heig
             fr = src.render(i)
             w.write(i, fr.radiance, fr.boxes, fr.ignored, fr.events)
     return Path(out)
-
-
-def _classes():
-    from neural_ae_ros.scenes.objects import CLASSES
-
-    return CLASSES
 
 
 # --------------------------------------------------------------------------------- reading
