@@ -14,6 +14,7 @@ from .radiometry import E_PER_S_PER_NIT, nits_to_e_per_s
 from .textures import tex
 from .world import World, block_height
 
+
 @dataclass
 class Background:
     """A rendered background, before objects. Radiance terms kept apart so objects can cast shadows."""

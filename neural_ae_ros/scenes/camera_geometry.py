@@ -8,6 +8,7 @@ from functools import lru_cache
 
 import numpy as np
 
+
 @lru_cache(maxsize=16)
 def _cam_dirs(width: int, height: int, hfov_deg: float) -> np.ndarray:
     f = 0.5 * width / math.tan(math.radians(hfov_deg) / 2)

@@ -1,8 +1,8 @@
 """What objects stand where in a road world, with their appearance parameters and velocities.
 
-Classes (:data:`neural_ae_ros.classes.CLASS_NAMES`, ids in this order, ): ``bike`` (bicycle with its rider: the rider is
-part of the bike box), ``bus_truck``, ``car_van``, ``person``, ``traffic_light`` (the signal
-housing, not the pole), ``traffic_sign`` (the sign panel, not the pole).
+Objects are of the six classes of :mod:`neural_ae_ros.classes` (``cls``) or props (``'prop'``:
+poles, street lamps), drawn as ``kind`` by :func:`.sprites.draw`. Densities per 100 m of road
+are in :func:`sample_objects`.
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import numpy as np
 
 from ..classes import CLASS_ID
 from .world import World
+
 
 @dataclass
 class ObjectSpec:

@@ -19,6 +19,7 @@ from .canvas import Canvas
 from .placement import ObjectSpec
 from .radiometry import nits_to_e_per_s as _n
 
+
 def _glyphs(cv: Canvas, x0, y0, x1, y1, seed, col=(0.03, 0.03, 0.03), n=6, retro=None):
     """Plate / sign lettering: n characters of 7-segment-like strokes."""
     r = np.random.default_rng(seed)

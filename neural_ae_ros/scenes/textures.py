@@ -6,6 +6,7 @@ from functools import lru_cache
 
 import numpy as np
 
+
 @lru_cache(maxsize=4)
 def noise_tile(seed: int = 7, size: int = 512) -> np.ndarray:
     """Tileable multi-octave value noise in roughly [-1, 1], float32 (size, size)."""
