@@ -126,8 +126,8 @@ def test_drives(name):
     assert rad.shape == (3, 64, 96) and rad.dtype == np.float32 and np.isfinite(rad).all()
     assert src.events, "every drive has an illumination event"
     for e in src.events:
-        assert 0 <= e.frame < 60 and e.factor > 0
-        _, _, evs = src.frame(e.frame)
+        assert 0 <= e.frame_index < 60 and e.factor > 0
+        _, _, evs = src.frame(e.frame_index)
         assert e in evs
     again = drives.DriveSource(name, 96, 64, seed=4, num_frames=60)
     np.testing.assert_array_equal(again.frame(17)[0], src.frame(17)[0])
@@ -139,7 +139,7 @@ def test_tunnel_drive_gets_darker_inside():
     entry = next(e for e in src.events if e.kind == "tunnel_entry")
     assert entry.factor < 0.5
     exit_ = next(e for e in src.events if e.kind == "tunnel_exit")
-    mid = (entry.frame + exit_.frame) // 2
+    mid = (entry.frame_index + exit_.frame_index) // 2
     assert src.frame(mid)[0].mean() < 0.5 * src.frame(0)[0].mean()
 
 
@@ -147,9 +147,9 @@ def test_panorama_pan_scripted_tunnel():
     src = drives.DriveSource("panorama_pan", 64, 40, seed=0, num_frames=30)
     e_in, e_out = src.events
     assert (e_in.kind, e_in.factor, e_out.kind, e_out.factor) == ("tunnel_entry", 1e-3, "tunnel_exit", 1e3)
-    inside = src.render(e_in.frame)
+    inside = src.render(e_in.frame_index)
     src.stage.gain_path = None
-    plain = src.stage.render(src.time_of(e_in.frame))
+    plain = src.stage.render(src.time_of(e_in.frame_index))
     np.testing.assert_allclose(inside.radiance, plain.radiance * np.float32(1e-3), rtol=1e-6)
 
 

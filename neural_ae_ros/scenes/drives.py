@@ -44,23 +44,13 @@ from . import panorama as pn
 from .background import Background, render_background
 from .camera_geometry import Camera
 from .compositing import composite
+from .illumination_events import IlluminationEvent
 from .lighting import artificial_light, sun_visibility
 from .materials import ROAD, SKY
 from .placement import sample_objects
 from .world import World, sample_world, sun_vector
 
 DRIVES = ("tunnel", "low_sun", "bridge", "night_streetlight", "panorama_pan")
-
-
-@dataclass
-class IlluminationEvent:
-    frame: int
-    kind: str
-    factor: float
-    time_s: float
-
-    def to_dict(self):
-        return dict(frame=self.frame, kind=self.kind, factor=self.factor, time_s=self.time_s)
 
 
 @dataclass
@@ -364,7 +354,7 @@ class DriveSource:
         t = self.time_of(i)
         fr = self.stage.render(t, width, height, with_objects)
         fr.meta.update(drive=self.name, seed=self.seed, frame=int(i))
-        fr.events = [e for e in self.events if e.frame == int(i) % self.num_frames] if width is None else []
+        fr.events = [e for e in self.events if e.frame_index == int(i) % self.num_frames] if width is None else []
         return fr
 
     def frame(self, i: int):
@@ -399,7 +389,7 @@ class DriveSource:
                 before = np.mean([self._mean_lum(f - k) for k in (k0, k1)])
                 after = np.mean([self._mean_lum(f + k) for k in (k0, k1)])
                 factor = float(after / max(before, 1e-12))
-            out.append(IlluminationEvent(frame=int(f), kind=kind, factor=float(factor), time_s=f / self.fps))
+            out.append(IlluminationEvent(frame_index=int(f), factor=float(factor), kind=kind, time_s=f / self.fps))
         return out
 
 

@@ -53,6 +53,8 @@ import numpy as np
 
 from neural_ae_ros.classes import CLASS_NAMES
 
+from .illumination_events import IlluminationEvent
+
 FORMAT = "neural_ae_ros.scene_bag/1"
 START_NS = 1_700_000_000 * 1_000_000_000
 TOPIC_RADIANCE = "/scene/radiance"
@@ -188,7 +190,7 @@ class SceneBagWriter:
         self._write(TOPIC_BOXES, ns, _detections(self.ts, ns, boxes, 1.0), DET_T)
         self._write(TOPIC_IGNORED, ns, _detections(self.ts, ns, ignored, 0.0), DET_T)
         if events:
-            evs = [e.to_dict() if hasattr(e, "to_dict") else dict(e) for e in events]
+            evs = [e.to_dict() for e in events]
             self._write(TOPIC_EVENTS, ns, self.ts.types[STRING_T](data=json.dumps(dict(frame=int(index), events=evs), default=_jd)),
                         STRING_T)
         self.count += 1
@@ -241,7 +243,7 @@ class SceneBagFrame:
     radiance: np.ndarray  # (3, H, W) float32 e-/s
     boxes: list
     ignored: list = field(default_factory=list)
-    events: list = field(default_factory=list)
+    events: list = field(default_factory=list)  # IlluminationEvent starting at this frame
 
 
 def _boxes_from_msg(msg) -> list:
@@ -438,6 +440,10 @@ class SceneBag:
                 events = json.loads(self.ts.deserialize_cdr(p[TOPIC_EVENTS], STRING_T).data).get("events", [])
             except Exception as exc:  # noqa: BLE001
                 raise SceneBagError(f"{self.path}: topic {TOPIC_EVENTS} frame {i}: bad JSON ({exc})") from exc
+            try:
+                events = [IlluminationEvent.from_dict(e, f"{self.path}: topic {TOPIC_EVENTS} frame {i}") for e in events]
+            except ValueError as exc:
+                raise SceneBagError(str(exc)) from exc
         return SceneBagFrame(i, ns, rad, boxes, ign, events)
 
     def __iter__(self):
