@@ -27,9 +27,10 @@ def _cam_dirs(width: int, height: int, hfov_deg: float) -> np.ndarray:
 class Camera:
     """Pinhole camera. ``yaw_deg`` > 0 turns right (toward +x), ``pitch_deg`` > 0 looks up."""
 
-    width: int
-    height: int
-    hfov_deg: float = 60.0
+    width: int  # px
+    height: int  # px
+    hfov_deg: float = 60.0  # horizontal field of view
+    #: optical centre in world metres (x right, y up, z along the road); 1.4 m: a car's roof line
     x: float = 0.0
     y: float = 1.4
     z: float = 0.0

@@ -26,11 +26,14 @@ SCENE_KINDS = ("day", "day_sun", "overcast", "dusk", "bridge", "tunnel", "night"
 
 @dataclass
 class Tunnel:
+    """A straight road tunnel from its entry portal at z0 to its exit at z1 (world metres)."""
+
     z0: float
     z1: float
-    half_width: float = 5.5
-    height: float = 5.5
-    portal_height: float = 14.0
+    half_width: float = 5.5  # m, wall to road centre
+    height: float = 5.5  # m, ceiling
+    portal_height: float = 14.0  # m, the hill face around the entry portal
+    #: ceiling lamp strips: one ``lamp_length`` m strip every ``lamp_spacing`` m per row ``lamp_x`` (m)
     lamp_spacing: float = 8.0
     lamp_length: float = 3.0
     lamp_x: tuple = (-1.8, 1.8)
@@ -43,6 +46,9 @@ class Tunnel:
 
 @dataclass
 class Bridge:
+    """An overpass across the road: its deck spans world z0..z1 and heights y0..y1 (m), resting on
+    abutments at x = +-abut_x (m)."""
+
     z0: float
     z1: float
     y0: float = 5.2
