@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import collections
 import functools
+import re
 import time
 from typing import Callable, Deque, Dict, List, Optional, Tuple
 
@@ -79,6 +80,15 @@ class ThrottledLog:
         return self._suppressed.get(cause, 0)
 
 
+_NUMBER = re.compile(r"[-+]?\d[\d.e+-]*")
+
+
+def cause_of(message: str, prefix: str = "") -> str:
+    """A throttling key for a message: numbers (stamps, sizes, indices) replaced, so the same
+    problem on every frame is one cause while different problems stay apart."""
+    return prefix + _NUMBER.sub("#", message)
+
+
 # -- rates (no ROS) -----------------------------------------------------------------------------
 class RateMeter:
     """Arrival rate over a sliding window of ``window_s`` s, compared with ``expected_hz``.
@@ -126,6 +136,38 @@ class RateMeter:
     def seconds_since_last(self, now: Optional[float] = None) -> Optional[float]:
         now = self.clock() if now is None else now
         return now - self._times[-1] if self._times else None
+
+
+class SkipCounter:
+    """Frames a slow consumer never saw: the producer's stamps (e.g. ``exposure`` records, one
+    per camera frame) against the stamps the consumer processed. A frame counts as skipped once
+    a later frame was processed and it was not (so frames still in flight are not counted).
+    Keeps at most ``capacity`` stamps."""
+
+    def __init__(self, capacity: int = 2000) -> None:
+        self.capacity = int(capacity)
+        self._upstream: "collections.OrderedDict[int, bool]" = collections.OrderedDict()
+        self.skipped = 0
+        self.processed = 0
+
+    def upstream(self, stamp_ns: int) -> None:
+        self._upstream.setdefault(int(stamp_ns), False)
+        while len(self._upstream) > self.capacity:
+            self._upstream.popitem(last=False)
+
+    def done(self, stamp_ns: int) -> int:
+        """Mark ``stamp_ns`` processed; returns how many earlier frames became skipped."""
+        stamp_ns = int(stamp_ns)
+        self.processed += 1
+        new = 0
+        for s in list(self._upstream):
+            if s > stamp_ns:
+                break
+            if s < stamp_ns:
+                new += 1
+            del self._upstream[s]
+        self.skipped += new
+        return new
 
 
 # -- node health (no ROS) -----------------------------------------------------------------------
