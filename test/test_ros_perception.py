@@ -88,10 +88,3 @@ def test_bad_images_and_checkpoints_are_refused_with_a_reason(tmp_path):
     finally:
         rclpy.shutdown()
         stop_nodes(procs)
-
-
-def test_missing_checkpoint_stops_the_node_at_start_with_the_reason(tmp_path):
-    p = subprocess.run([sys.executable, "-m", "neural_ae_ros.ros.detector_node", "--ros-args", "-p",
-                        f"checkpoint:={tmp_path / 'nope.pt'}"], capture_output=True, text=True, timeout=60)
-    assert p.returncode == 1
-    assert "nope.pt: no such checkpoint file" in p.stdout + p.stderr

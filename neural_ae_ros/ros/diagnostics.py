@@ -235,6 +235,14 @@ class NodeHealth:
         """An unexpected exception in a callback: ERROR, counted, the node keeps running."""
         self.problem(cause, f"{cause}: {type(exc).__name__}: {exc}", ERROR, counter="callback_errors")
 
+    def hold_forever(self, cause: str) -> None:
+        """Keep ``cause`` in the status until :meth:`clear` (a state, not an event: e.g. no model)."""
+        level, _, count, message = self._problems[cause]
+        self._problems[cause] = (level, float("inf"), count, message)
+
+    def clear(self, cause: str) -> None:
+        self._problems.pop(cause, None)
+
     def take_worsened(self) -> bool:
         """True once after a problem raised the level (the reporter then publishes at once)."""
         w, self._worsened = self._worsened, False
@@ -244,7 +252,7 @@ class NodeHealth:
         now = self.clock()
         level, parts = OK, []
         for cause, (lvl, last, count, message) in sorted(self._problems.items(), key=lambda kv: -kv[1][1]):
-            if now - last <= self.hold_s:
+            if now - last <= self.hold_s or last == float("inf"):
                 level = max(level, lvl)
                 parts.append(f"{message} [{cause} x{count}]")
         measured = self.input_rate.measured_hz(now)
