@@ -60,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001
         if os.environ.get("NEURAL_AE_TRACEBACK", "") not in ("", "0"):
             traceback.print_exc()
-        print(f"neural-ae {args.command}: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        one_line = " ".join(str(exc).split())  # e.g. a YAML error spans several lines
+        print(f"neural-ae {args.command}: error: {type(exc).__name__}: {one_line}", file=sys.stderr)
         return 1
     finally:
         signal.signal(signal.SIGTERM, previous)

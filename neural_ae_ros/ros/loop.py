@@ -113,6 +113,7 @@ def run_loop(method: str = "average", frames: int = 300, latency: Optional[int] 
 
     procs = []
     result: Dict = {}
+    bar = None
     rclpy.init(signal_handler_options=SignalHandlerOptions.NO)  # Ctrl-C/SIGTERM: the command's handlers
     try:
         recorder = LoopRecorder()
@@ -123,7 +124,6 @@ def run_loop(method: str = "average", frames: int = 300, latency: Optional[int] 
             # dies with this process, even on SIGKILL (processes.die_with_parent)
             procs.append((node.executable, start_node_process(node.module, ros_args(node), log, env), log))
         deadline = time.monotonic() + (timeout_s or (60.0 + 3.0 * frames / fps))
-        bar = None
         if progress:
             from tqdm import tqdm
 
@@ -142,12 +142,15 @@ def run_loop(method: str = "average", frames: int = 300, latency: Optional[int] 
             executor.spin_once(timeout_sec=0.05)
         if bar is not None:
             bar.close()
+            bar = None
         result = _score(recorder, frames, method, latency, fps, events, ae_defaults, sensor, width, height, drive,
                         seed, domain)
         result["logs"] = str(log_dir)
         executor.shutdown()
         recorder.destroy_node()
     finally:
+        if bar is not None:
+            bar.close()
         # no second Ctrl-C may cut the clean-up short (orphans, shared memory)
         previous = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
