@@ -99,3 +99,10 @@ def test_cause_of_groups_the_same_problem_on_every_frame():
     a = cause_of("/image_raw (stamp 17.000000012): size 64x63, expected even")
     b = cause_of("/image_raw (stamp 18.000000300): size 64x61, expected even")
     assert a == b and a != cause_of("/image_raw (stamp 18.1): encoding 'mono16'")
+
+
+def test_loop_says_when_the_camera_delivered_fewer_frames_than_asked():
+    from neural_ae_ros.cli.loop import rate_shortfall_line
+
+    assert "3.5 of the 10.0 fps" in rate_shortfall_line({"fps": 3.5, "target_fps": 10.0})
+    assert rate_shortfall_line({"fps": 9.5, "target_fps": 10.0}) is None
