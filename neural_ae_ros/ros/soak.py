@@ -16,8 +16,9 @@ log line of a node) after the injection whose text names the fault (keywords per
 not already being said in the seconds before; ``recovered_after_s`` = first frame after the
 faulty part returned whose AppliedExposure is ``from_command`` with a fresh
 ``command_source_frame_index`` (newer than any before the fault, older than the frame itself);
-``frames_lost`` = camera frames never seen in the fault's window (index gaps, plus the frames
-a dead camera did not produce). Nothing detected or recovered is ``None``, never a guess.
+``frames_lost`` = camera frames never seen from the injection until 1 s after recovery (index
+gaps, plus the frames a dead camera did not produce); frames lost anywhere else are
+``frames_lost_uncounted``. Nothing detected or recovered is ``None``, never a guess.
 """
 from __future__ import annotations
 
@@ -370,7 +371,9 @@ def run_soak(minutes: float, faults: Sequence[str] = FAULT_KINDS, seed: int = 0,
     for f in injected:
         score_recovery(f, frames)
         first_detection(f, statuses, log_lines)
-        in_window = [m for m in missing if f.t <= m[0] < f.window_end_t]
+        # a fault owns the frames lost until 1 s after it recovered (the whole slot if it never did)
+        owned_until = f.window_end_t if f.recovered_t is None else min(f.window_end_t, f.recovered_t + 1.0)
+        in_window = [m for m in missing if f.t <= m[0] < owned_until]
         f.frames_lost = len(in_window)
         if f.kind == "restart_camera" or f.kind == "crash_camera_bridge":
             f.frames_lost += camera_outage_frames(frames, f, fps)
