@@ -76,6 +76,10 @@ from typing import Iterable, Iterator, Optional
 
 import numpy as np
 
+from neural_ae_ros.classes import CLASS_NAMES
+
+from .illumination_events import IlluminationEvent
+
 FORMAT_V1 = "neural_ae_ros.scene_bag/1"
 FORMAT_V2 = "neural_ae_ros.scene_bag/2"
 FORMAT = FORMAT_V2
@@ -243,7 +247,7 @@ class SceneBagWriter:
         self._write(TOPIC_BOXES, ns, _detections(self.ts, ns, boxes, 1.0), DET_T)
         self._write(TOPIC_IGNORED, ns, _detections(self.ts, ns, ignored, 0.0), DET_T)
         if events:
-            evs = [e.to_dict() if hasattr(e, "to_dict") else dict(e) for e in events]
+            evs = [e.to_dict() for e in events]
             self._write(TOPIC_EVENTS, ns, self.ts.types[STRING_T](data=json.dumps(dict(frame=int(index), events=evs), default=_jd)),
                         STRING_T)
         self.count += 1
@@ -296,7 +300,7 @@ def record_drive(drive: str, frames: int, seed: int, out, width: int = 640, heig
     from neural_ae_ros.scenes.drives import DriveSource
 
     src = DriveSource(drive, width, height, seed=seed, fps=fps, num_frames=max(frames, 2), panorama=panorama)
-    info = dict(drive=drive, seed=int(seed), frames=int(frames), classes=list(_classes()),
+    info = dict(drive=drive, seed=int(seed), frames=int(frames), classes=list(CLASS_NAMES),
                 events=[e.to_dict() for e in src.events], meta=src.stage.meta)
     it = range(frames)
     if progress:
@@ -310,12 +314,6 @@ def record_drive(drive: str, frames: int, seed: int, out, width: int = 640, heig
     return Path(out)
 
 
-def _classes():
-    from neural_ae_ros.scenes.objects import CLASSES
-
-    return CLASSES
-
-
 # --------------------------------------------------------------------------------- reading
 @dataclass
 class SceneBagFrame:
@@ -324,7 +322,7 @@ class SceneBagFrame:
     radiance: np.ndarray  # float32 e-/s: (H, W) RGGB mosaic (format v2) or (3, H, W) RGB (v1)
     boxes: list
     ignored: list = field(default_factory=list)
-    events: list = field(default_factory=list)
+    events: list = field(default_factory=list)  # IlluminationEvent starting at this frame
 
 
 def _boxes_from_msg(msg) -> list:
@@ -584,6 +582,10 @@ class SceneBag:
                 events = json.loads(self.ts.deserialize_cdr(p[TOPIC_EVENTS], STRING_T).data).get("events", [])
             except Exception as exc:  # noqa: BLE001
                 raise SceneBagError(f"{self.path}: topic {TOPIC_EVENTS} frame {i}: bad JSON ({exc})") from exc
+            try:
+                events = [IlluminationEvent.from_dict(e, f"{self.path}: topic {TOPIC_EVENTS} frame {i}") for e in events]
+            except ValueError as exc:
+                raise SceneBagError(str(exc)) from exc
         return SceneBagFrame(i, ns, rad, boxes, ign, events)
 
     def __iter__(self):
