@@ -16,8 +16,9 @@ log line of a node) after the injection whose text names the fault (keywords per
 not already being said in the seconds before; ``recovered_after_s`` = first frame after the
 faulty part returned whose AppliedExposure is ``from_command`` with a fresh
 ``command_source_frame_index`` (newer than any before the fault, older than the frame itself);
-``frames_lost`` = camera frames never seen in the fault's window (index gaps, plus the frames
-a dead camera did not produce). Nothing detected or recovered is ``None``, never a guess.
+``frames_lost`` = camera frames never seen from the injection until 1 s after recovery (index
+gaps, plus the frames a dead camera did not produce); frames lost anywhere else are
+``frames_lost_uncounted``. Nothing detected or recovered is ``None``, never a guess.
 """
 from __future__ import annotations
 
@@ -59,7 +60,9 @@ def fault_schedule(kinds: Sequence[str], duration_s: float, seed: int, warmup_s:
                    slot_s: float = 15.0, jitter_s: float = 3.0) -> List[Tuple[float, str]]:
     """``(at_s, kind)`` pairs: one fault per ``slot_s`` slot after ``warmup_s``, at a seeded
     random offset in its slot, kinds in a seeded shuffled round-robin. A fault needs the rest of
-    its slot to be detected and recovered from, so the last slot ends before ``duration_s``."""
+    its slot to be detected and recovered from, so the last slot ends before ``duration_s``.
+    (The run postpones a fault while the previous fault's restarted node is not back yet; the
+    faults that no longer fit in ``duration_s`` are not injected.)"""
     unknown = [k for k in kinds if k not in FAULT_KINDS]
     if unknown or not kinds:
         raise ValueError(f"unknown fault kind(s) {unknown or kinds}: expected some of {', '.join(FAULT_KINDS)}")
@@ -197,7 +200,7 @@ def read_log_lines(log_dir: Path) -> List[Tuple[float, str, str, str]]:
 def run_soak(minutes: float, faults: Sequence[str] = FAULT_KINDS, seed: int = 0, width: int = 320,
              height: int = 200, fps: float = 10.0, drive: str = "step_test", method: str = "average",
              log_dir: Optional[Path] = None, down_s: float = 2.0, slot_s: float = 15.0,
-             progress: bool = True) -> Dict:
+             settle_s: float = 5.0, progress: bool = True) -> Dict:
     """Run the soak for ``minutes``; returns the JSON-ready record (see module doc)."""
     import numpy as np
     import rclpy
@@ -282,7 +285,29 @@ def run_soak(minutes: float, faults: Sequence[str] = FAULT_KINDS, seed: int = 0,
     cmd_pub = node.create_publisher(ExposureCommand, topics.EXPOSURE_COMMAND, topics.RECORD_QOS)
     img_pub = node.create_publisher(Image, topics.IMAGE_RAW, topics.IMAGE_QOS)
 
+    def returned_at(f: Fault) -> Optional[float]:
+        """Wall time of the restarted node's first output (None: not back yet)."""
+        if f.restarted_t is None:
+            return None
+        name = f.kind.replace("crash_", "") if f.kind.startswith("crash_") else FAULT_NODE.get(f.kind)
+        if name == "camera_bridge":
+            first = (r.t for r in frames if r.t >= f.restarted_t)
+        else:
+            first = (t for t in arrivals["command" if name == "ae_controller" else "histograms"] if t >= f.restarted_t)
+        return next(first, None)
+
+    def settled(now: float) -> bool:
+        """The last fault's part is back (and has run ``settle_s``): the next fault may come."""
+        if pending_restarts:
+            return False
+        for f in injected[-1:]:
+            if f.restarted_t is not None:
+                back = returned_at(f)
+                return back is not None and now - back >= settle_s
+        return True
+
     injected: List[Fault] = []
+    postponed_s = 0.0
     pending_restarts: List[Tuple[float, str, Fault]] = []
     result: Dict = {}
     bar = None
@@ -313,7 +338,9 @@ def run_soak(minutes: float, faults: Sequence[str] = FAULT_KINDS, seed: int = 0,
                     pending_restarts.remove(item)
                     start(name)
                     fault.restarted_t = time.time()
-            if queue and now - t0 >= queue[0][0]:
+            if queue and now - t0 >= queue[0][0] + postponed_s and not settled(now):
+                postponed_s += now - (t0 + queue[0][0] + postponed_s)  # wait for the last part to be back
+            elif queue and now - t0 >= queue[0][0] + postponed_s:
                 at_s, kind = queue.pop(0)
                 fault = Fault(kind, round(now - t0, 3), now)
                 injected.append(fault)
@@ -352,14 +379,8 @@ def run_soak(minutes: float, faults: Sequence[str] = FAULT_KINDS, seed: int = 0,
         nxt = [g.t for g in injected[i + 1:] if g.t > f.t]
         f.window_end_t = nxt[0] if nxt else t_end
     for f in injected:  # the faulty part is back when its first output arrives
-        if f.restarted_t is None:
-            continue
-        name = f.kind.replace("crash_", "") if f.kind.startswith("crash_") else FAULT_NODE.get(f.kind)
-        if name == "camera_bridge":
-            first = [r.t for r in frames if r.t >= f.restarted_t]
-        else:
-            first = [t for t in arrivals["command" if name == "ae_controller" else "histograms"] if t >= f.restarted_t]
-        f.returned_t = first[0] if first else None
+        if f.restarted_t is not None:
+            f.returned_t = returned_at(f)
     with open(log_dir / "faults.csv", "w") as fh:
         fh.write("t_s,kind,returned_s\n")
         for f in injected:
@@ -370,7 +391,9 @@ def run_soak(minutes: float, faults: Sequence[str] = FAULT_KINDS, seed: int = 0,
     for f in injected:
         score_recovery(f, frames)
         first_detection(f, statuses, log_lines)
-        in_window = [m for m in missing if f.t <= m[0] < f.window_end_t]
+        # a fault owns the frames lost until 1 s after it recovered (the whole slot if it never did)
+        owned_until = f.window_end_t if f.recovered_t is None else min(f.window_end_t, f.recovered_t + 1.0)
+        in_window = [m for m in missing if f.t <= m[0] < owned_until]
         f.frames_lost = len(in_window)
         if f.kind == "restart_camera" or f.kind == "crash_camera_bridge":
             f.frames_lost += camera_outage_frames(frames, f, fps)
@@ -395,6 +418,8 @@ def run_soak(minutes: float, faults: Sequence[str] = FAULT_KINDS, seed: int = 0,
         "shm_files_removed_at_end": len(cleaned),
         "tracebacks_in_node_logs": tracebacks,
         "node_starts": starts,
+        "faults_planned": len(plan),
+        "faults_postponed_s": round(postponed_s, 1),
         "logs": str(log_dir),
     }
     result["summary"] = summarize(result)
