@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from neural_ae_ros.config import load_config
 
-__all__ = ["ParamSpec", "NODE_PARAMETERS", "load_config", "node_defaults", "validate", "AE_METHODS"]
+__all__ = ["ParamSpec", "NODE_PARAMETERS", "node_defaults", "validate", "AE_METHODS"]
 
 #: Method names as users type them (docs/design.md); learned ones arrive with later issues.
 AE_METHODS = ("average", "gradient")

@@ -36,7 +36,7 @@ generator's usual traffic (:func:`neural_ae_ros.scenes.placement.sample_objects`
 case, the road users the case is about (backlit pedestrians and cyclists, pedestrians beside
 oncoming cars). The photometry (sun 1.6e9 cd/m^2, headlamps 2e4-1.5e5 cd/m^2, tunnel
 interiors 15-60 cd/m^2 white, night roads ~1 cd/m^2) is the generator's
-(:mod:`neural_ae_ros.scenes.world`, :mod:`neural_ae_ros.scenes.placement`).
+(:mod:`neural_ae_ros.scenes.world`).
 
 Seeds: scene ``k`` of split ``s`` is drawn from ``SeedSequence([seed, split_id, k, MIX_SALT])``:
 test, validation and training splits never share a stream, and none shares one with the
@@ -50,8 +50,8 @@ from typing import Optional
 import numpy as np
 
 from . import drives as dv
-from . import placement as ob
-from . import world as pr
+from .placement import ObjectSpec, make_object, sample_objects
+from .world import World, sample_blocks, sample_world
 
 MIX_NAME = "hdr_driving"
 MIX_SALT = 7_000_001  # keeps this mix's random streams apart from the default mix's
@@ -82,20 +82,20 @@ def draw_case(rng: np.random.Generator) -> str:
     return str(rng.choice(np.array(CASES), p=p / p.sum()))
 
 
-def _road_user_beside(rng, w: pr.World, z: float, left: bool) -> ob.ObjectSpec:
+def _road_user_beside(rng, w: World, z: float, left: bool) -> ObjectSpec:
     """A pedestrian (or a cyclist, 1 in 4) at the road edge near ground position ``z``."""
     edge = w.road_left if left else w.road_right
     side = -1 if left else 1
     if rng.random() < 0.25:
-        return ob.make_object(rng, "bike", edge - side * 0.7, z + rng.uniform(-3, 3), view="rear",
+        return make_object(rng, "bike", edge - side * 0.7, z + rng.uniform(-3, 3), view="rear",
                               speed=float(rng.uniform(3, 6)) * (-1 if left else 1))
     x = edge + side * rng.uniform(0.5, max(0.7, w.sidewalk_w - 0.5))
     view = "front" if rng.random() < 0.5 else "back"
-    return ob.make_object(rng, "person", x, z + rng.uniform(-4, 4), view=view,
+    return make_object(rng, "person", x, z + rng.uniform(-4, 4), view=view,
                           speed=float(rng.uniform(0.9, 1.5)) * (1 if view == "back" else -1))
 
 
-def _oncoming_with_road_users(rng, w: pr.World, z0: float, n: int) -> list:
+def _oncoming_with_road_users(rng, w: World, z0: float, n: int) -> list:
     """``n`` oncoming vehicles 15-70 m ahead (headlights on at night), each with a road user
     beside it on the far or near edge: the glare-next-to-pedestrian situation."""
     objs = []
@@ -104,12 +104,12 @@ def _oncoming_with_road_users(rng, w: pr.World, z0: float, n: int) -> list:
         z = z0 + float(rng.uniform(15, 70))
         lane = lanes[int(rng.integers(len(lanes)))]
         cls = "bus_truck" if rng.random() < 0.15 else "car_van"
-        objs.append(ob.make_object(rng, cls, lane + rng.normal(0, 0.2), z, view="front", speed=-float(rng.uniform(8, 18))))
+        objs.append(make_object(rng, cls, lane + rng.normal(0, 0.2), z, view="front", speed=-float(rng.uniform(8, 18))))
         objs.append(_road_user_beside(rng, w, z, left=bool(rng.random() < 0.6)))
     return objs
 
 
-def _backlit_road_users(rng, w: pr.World, z0: float, n: int) -> list:
+def _backlit_road_users(rng, w: World, z0: float, n: int) -> list:
     """Road users 10-50 m ahead on both edges (with the sun ahead: backlit)."""
     return [_road_user_beside(rng, w, z0 + float(rng.uniform(10, 50)), left=bool(rng.random() < 0.4))
             for _ in range(n)]
@@ -122,10 +122,10 @@ def hdr_case_stage(rng: np.random.Generator, case: str, width: int, height: int)
     kind = {"tunnel_exit": "tunnel", "tunnel_entry": "tunnel", "low_sun": "day_sun", "underpass": "bridge",
             "sunlit_street": "day", "dusk": "dusk", "night_oncoming": "night",
             "night_rural": "night_rural"}[case]
-    w = pr.sample_world(rng, kind, seed=int(rng.integers(2 ** 31)))
+    w = sample_world(rng, kind, seed=int(rng.integers(2 ** 31)))
     if case == "sunlit_street" and w.build_left is None:  # a street with buildings and their shadows
-        w.build_left = pr._blocks(rng, -60.0, 700.0, -1, 6, 30, len(w.facade_colours))
-        w.build_right = pr._blocks(rng, -60.0, 700.0, 1, 6, 30, len(w.facade_colours))
+        w.build_left = sample_blocks(rng, -60.0, 700.0, -1, 6, 30, len(w.facade_colours))
+        w.build_right = sample_blocks(rng, -60.0, 700.0, 1, 6, 30, len(w.facade_colours))
         w.trees_left_x = w.trees_right_x = None
     z0 = 0.0
     place = case
@@ -136,7 +136,7 @@ def hdr_case_stage(rng: np.random.Generator, case: str, width: int, height: int)
     elif case == "underpass":
         z0 = w.bridge.z0 - float(rng.uniform(-3, 40))
     speed = w.speed_m_s
-    objs = ob.sample_objects(rng, w, z0 - 5, z0 + 160, speed)
+    objs = sample_objects(rng, w, z0 - 5, z0 + 160, speed)
     if case in ("night_oncoming", "night_rural", "dusk"):
         objs += _oncoming_with_road_users(rng, w, z0, int(rng.integers(1, 3)))
     elif case == "low_sun":
@@ -144,13 +144,13 @@ def hdr_case_stage(rng: np.random.Generator, case: str, width: int, height: int)
     elif case == "tunnel_exit":  # a vehicle ahead in the tunnel, road users beyond the portal
         lane = float(rng.choice([0.0, w.lane_w])) if w.road_right > w.lane_w else 0.0
         zc = float(rng.uniform(z0 + 10, max(z0 + 11, w.tunnel.z1 - 3)))
-        objs.append(ob.make_object(rng, "car_van" if rng.random() < 0.8 else "bus_truck", lane, zc, view="rear",
+        objs.append(make_object(rng, "car_van" if rng.random() < 0.8 else "bus_truck", lane, zc, view="rear",
                                    speed=speed + float(rng.normal(0, 1.5))))
         objs += _backlit_road_users(rng, w, w.tunnel.z1 + 5 - 10, int(rng.integers(1, 3)))
     elif case == "tunnel_entry":  # a vehicle entering the dark mouth ahead
         lane = float(rng.choice([0.0, w.lane_w])) if w.road_right > w.lane_w else 0.0
         zc = w.tunnel.z0 + float(rng.uniform(-5, 20))
-        objs.append(ob.make_object(rng, "car_van" if rng.random() < 0.8 else "bus_truck", lane, zc, view="rear",
+        objs.append(make_object(rng, "car_van" if rng.random() < 0.8 else "bus_truck", lane, zc, view="rear",
                                    speed=speed + float(rng.normal(0, 1.5))))
     hfov = float(rng.uniform(52, 68))
     return dv.ProceduralStage(w, objs, width, height, hfov, z0=z0, speed=speed, pitch_deg=float(rng.uniform(-3.5, 0.5)),
