@@ -2,7 +2,8 @@
 system itself says about them and how fast exposure commands land again.
 
 The loop (camera_bridge, histogram_node, ae_controller) runs as separate processes over DDS,
-free-running (no lockstep, like a real camera). At seeded random times one fault is injected:
+free-running (no lockstep, like a real camera); the run's clock starts when commands land. At
+seeded random times one fault is injected:
 
 - ``kill_ae`` / ``kill_histogram``: SIGKILL of that node; a new process starts ``down_s`` later.
 - ``restart_camera``: SIGKILL of the camera; a new one starts at once (frame indices restart).
@@ -200,7 +201,7 @@ def read_log_lines(log_dir: Path) -> List[Tuple[float, str, str, str]]:
 def run_soak(minutes: float, faults: Sequence[str] = FAULT_KINDS, seed: int = 0, width: int = 320,
              height: int = 200, fps: float = 10.0, drive: str = "step_test", method: str = "average",
              log_dir: Optional[Path] = None, down_s: float = 2.0, slot_s: float = 15.0,
-             settle_s: float = 5.0, progress: bool = True) -> Dict:
+             settle_s: float = 5.0, start_timeout_s: float = 120.0, progress: bool = True) -> Dict:
     """Run the soak for ``minutes``; returns the JSON-ready record (see module doc)."""
     import numpy as np
     import rclpy
@@ -314,6 +315,15 @@ def run_soak(minutes: float, faults: Sequence[str] = FAULT_KINDS, seed: int = 0,
     try:
         for name in ("ae_controller", "histogram_node", "camera_bridge"):
             start(name)
+        # the clock starts once the loop runs (commands landing): node start-up on a loaded
+        # machine takes seconds, and a fault injected before would hit nothing
+        started = time.time()
+        while not any(fresh_command(r, -1) for r in frames[-5:]):
+            executor.spin_once(timeout_sec=0.1)
+            dead = [n for n, p in procs.items() if p.poll() is not None]
+            if dead or time.time() - started > start_timeout_s:
+                raise RuntimeError(f"the loop did not start within {time.time() - started:.0f} s"
+                                   + (f" ({', '.join(dead)} exited)" if dead else "") + f"; logs in {log_dir}")
         t0 = time.time()
         if progress:
             from tqdm import tqdm
@@ -418,6 +428,7 @@ def run_soak(minutes: float, faults: Sequence[str] = FAULT_KINDS, seed: int = 0,
         "shm_files_removed_at_end": len(cleaned),
         "tracebacks_in_node_logs": tracebacks,
         "node_starts": starts,
+        "start_up_s": round(t0 - started, 1),
         "faults_planned": len(plan),
         "faults_postponed_s": round(postponed_s, 1),
         "logs": str(log_dir),
