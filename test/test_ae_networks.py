@@ -120,3 +120,37 @@ def test_a_few_steps_lower_the_loss_on_a_fixed_batch():
         losses.append(float(out["loss"].detach()))
     assert min(losses[-3:]) < losses[0] * 0.9, losses
     assert all(math.isfinite(v) for v in losses)
+
+
+@pytest.fixture(scope="module")
+def tiny_pairs(tmp_path_factory):
+    from neural_ae_ros.scenes.generate import generate_split
+
+    out = tmp_path_factory.mktemp("pairs")
+    generate_split(out, "train", 3, seed=11, width=160, height=96, progress=False)
+    return out
+
+
+def test_train_resumes_and_writes_checkpoints_that_load(tiny_pairs, tmp_path):
+    from neural_ae_ros.ae.training import AeCheckpointError, AeTrainConfig, load_ae_checkpoint, train_ae
+
+    out = tmp_path / "hist.pt"
+    cfg = AeTrainConfig(method="histogram_nn", steps=2, batch_size=2, crop_size=(160, 96), checkpoint_every=1,
+                        threads=1)
+    meta = train_ae(tiny_pairs, out, cfg, progress=False, log=lambda *_: None)
+    assert meta["steps_done"] == 2 and len(meta["history"]["loss"]) == 2
+    cfg.steps = 3
+    lines = []
+    meta = train_ae(tiny_pairs, out, cfg, progress=False, log=lines.append)
+    assert any("resuming" in s and "step 2" in s for s in lines), lines
+    assert meta["steps_done"] == 3 and len(meta["history"]["loss"]) == 3  # history carried over
+    net, loaded = load_ae_checkpoint(out, expected_method="histogram_nn")
+    assert loaded["sha256"] and loaded["method"] == "histogram_nn"
+    assert (tmp_path / "hist_detector.pt").is_file()
+    with pytest.raises(AeCheckpointError, match="holds a 'histogram_nn' network, not 'hybrid_nn'"):
+        load_ae_checkpoint(out, expected_method="hybrid_nn")
+    data = bytearray(out.read_bytes())
+    data[len(data) // 2: len(data) // 2 + 64] = bytes(64)
+    out.write_bytes(bytes(data))
+    with pytest.raises(AeCheckpointError, match="sha256 does not match"):
+        load_ae_checkpoint(out)
