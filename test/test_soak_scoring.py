@@ -106,3 +106,13 @@ def test_loop_says_when_the_camera_delivered_fewer_frames_than_asked():
 
     assert "3.5 of the 10.0 fps" in rate_shortfall_line({"fps": 3.5, "target_fps": 10.0})
     assert rate_shortfall_line({"fps": 9.5, "target_fps": 10.0}) is None
+
+
+def test_the_cameras_fallback_and_injected_bad_commands_are_not_a_recovery():
+    rows = [FrameRecord(t / 10, 0, t, True, t - 3) for t in range(0, 50)]
+    rows += [FrameRecord(t / 10, 0, t, True, t - 1, "camera_fallback", True) for t in range(50, 80)]
+    rows += [FrameRecord(8.0, 0, 80, True, 79, "soak_bad")]
+    rows += [FrameRecord(t / 10, 0, t, True, t - 3, "average") for t in range(81, 90)]
+    f = Fault("kill_ae", 5.0, 5.0, restarted_t=6.0, returned_t=7.0)
+    score_recovery(f, rows)
+    assert f.recovered_t == pytest.approx(8.1)

@@ -325,11 +325,13 @@ class DiagnosticsReporter:
             health.log = self.log
         self.pub = node.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, 10)
         self._last_publish = -1e9
+        self._published_level = OK
         self._period_timer = node.create_timer(period_s, self.publish)
         self._urgent_timer = node.create_timer(min_interval_s, self._publish_if_worse)
 
     def _publish_if_worse(self) -> None:
-        if self.health.take_worsened():
+        # a new problem, or a state that got worse by itself (STALE: input stopped)
+        if self.health.take_worsened() or self.health.status()[0] > self._published_level:
             self.publish()
 
     def publish(self) -> None:
@@ -340,6 +342,7 @@ class DiagnosticsReporter:
             return
         self._last_publish = now
         level, message, values = self.health.status()
+        self._published_level = level
         status = DiagnosticStatus()
         status.level = bytes([level])
         status.name = self.node.get_fully_qualified_name()
