@@ -336,3 +336,18 @@ def test_bag_source_reads_ahead_and_stops_at_damage(tmp_path):
     with pytest.raises(EndOfSource, match="unreadable from frame 2"):
         src.frame(3)
     assert src.num_frames == 2
+
+
+def test_zero_copy_image_view_agrees_with_rosbags():
+    ts = sb.typestore()
+    for frame_id, enc, w in (("scene", "16FC1", 6), ("", "32FC3", 5), ("abcdefg", "16FC1", 2)):
+        data = np.arange(w * 2 * 3, dtype=np.uint8)
+        img = ts.types[sb.IMAGE_T](header=sb._header(ts, sb.START_NS + 5, frame_id), height=3, width=w,
+                                   encoding=enc, is_bigendian=0, step=2 * w, data=data)
+        raw = ts.serialize_cdr(img, sb.IMAGE_T)
+        v = sb._image_view(raw)
+        ref = ts.deserialize_cdr(raw, sb.IMAGE_T)
+        assert (v.height, v.width, v.encoding, v.is_bigendian, v.step) == \
+            (ref.height, ref.width, ref.encoding, ref.is_bigendian, ref.step)
+        np.testing.assert_array_equal(v.data, ref.data)
+        assert sb._image_view(bytes(raw)[:-1]) is None  # truncated: the full decoder reports it

@@ -68,6 +68,7 @@ from __future__ import annotations
 
 import json
 import math
+import struct
 import warnings
 import zlib
 from dataclasses import dataclass, field
@@ -476,10 +477,13 @@ class SceneBag:
         return {}
 
     def _radiance(self, raw, index, meta_raw=None, out_pool=None) -> np.ndarray:
-        try:
-            m = self.ts.deserialize_cdr(raw, IMAGE_T)
-        except Exception as exc:  # noqa: BLE001
-            raise SceneBagError(f"{self.path}: topic {TOPIC_RADIANCE} frame {index}: undecodable Image ({exc})") from exc
+        m = _image_view(raw)  # zero-copy view of the data; None: let rosbags decode (and complain)
+        if m is None:
+            try:
+                m = self.ts.deserialize_cdr(raw, IMAGE_T)
+            except Exception as exc:  # noqa: BLE001
+                raise SceneBagError(f"{self.path}: topic {TOPIC_RADIANCE} frame {index}: undecodable Image "
+                                    f"({exc})") from exc
         where = f"{self.path}: topic {TOPIC_RADIANCE} frame {index}"
         if m.encoding not in (ENCODING_V1, ENCODING_V2):
             raise SceneBagError(f"{where}: encoding '{m.encoding}', expected '{ENCODING_V2}' (half-float RGGB "
@@ -597,6 +601,49 @@ class SceneBag:
 
     def __iter__(self):
         return self.frames()
+
+
+@dataclass
+class _ImageView:
+    height: int
+    width: int
+    encoding: str
+    is_bigendian: int
+    step: int
+    data: np.ndarray  # uint8 view into the serialized message
+
+
+def _image_view(raw) -> Optional[_ImageView]:
+    """sensor_msgs/Image from little-endian CDR without copying ``data`` (rosbags copies it:
+    ~5 ms per 4.6 MB frame); ``None`` for anything unexpected (then rosbags decodes it)."""
+    try:
+        b = memoryview(raw).cast("B")
+        if bytes(b[0:2]) != b"\x00\x01":  # CDR, little endian
+            return None
+
+        def align(o, n):
+            return o + (-(o - 4)) % n  # alignment counts from the end of the 4-byte header
+
+        o = 4 + 8  # header.stamp
+        (n,) = _U32.unpack_from(b, o)
+        o = align(o + 4 + n, 4)  # header.frame_id
+        h, w = _U32x2.unpack_from(b, o)
+        (n,) = _U32.unpack_from(b, o + 8)
+        encoding = bytes(b[o + 12:o + 12 + n - 1]).decode("ascii")
+        o += 12 + n
+        big = b[o]
+        o = align(o + 1, 4)
+        step, n = _U32x2.unpack_from(b, o)
+        o += 8
+        if o + n != len(b):
+            return None
+        return _ImageView(int(h), int(w), encoding, int(big), int(step), np.frombuffer(b, np.uint8, n, o))
+    except Exception:  # noqa: BLE001 - any surprise: the full decoder reports it
+        return None
+
+
+_U32 = struct.Struct("<I")
+_U32x2 = struct.Struct("<II")
 
 
 class _BufferRing:
