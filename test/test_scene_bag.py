@@ -351,3 +351,14 @@ def test_zero_copy_image_view_agrees_with_rosbags():
             (ref.height, ref.width, ref.encoding, ref.is_bigendian, ref.step)
         np.testing.assert_array_equal(v.data, ref.data)
         assert sb._image_view(bytes(raw)[:-1]) is None  # truncated: the full decoder reports it
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_mmap_mcap_reader_yields_what_rosbags_reads(tmp_path, compress):
+    from rosbags.rosbag2 import Reader
+
+    mcap, _ = _record_big(tmp_path / "m", 3, 64, 48, compress=compress)
+    ours = [(t, ns, bytes(raw)) for t, _, ns, raw in sb._iter_mcap_mmap(mcap)]
+    with Reader(mcap.parent) as r:
+        theirs = [(c.topic, ns, bytes(raw)) for c, ns, raw in r.messages()]
+    assert ours == theirs and len(ours) == 1 + 3 * 4  # info + (meta, radiance, boxes, ignored) x 3

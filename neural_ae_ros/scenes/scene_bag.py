@@ -440,7 +440,13 @@ class SceneBag:
         from rosbags.rosbag2 import Reader
 
         last = None
+        mcap_files = sorted(self.path.glob("*.mcap")) if self.path.is_dir() else []
         try:
+            if len(mcap_files) == 1:  # what SceneBagWriter writes: read it zero-copy
+                for topic, ty, ns, raw in _iter_mcap_mmap(mcap_files[0]):
+                    last = (topic, ns)
+                    yield topic, ty, ns, raw
+                return
             with Reader(self.path) as r:
                 for conn, ns, raw in r.messages():
                     last = (conn.topic, ns)
@@ -601,6 +607,89 @@ class SceneBag:
 
     def __iter__(self):
         return self.frames()
+
+
+_MCAP_MAGIC = b"\x89MCAP0\r\n"
+_U16 = struct.Struct("<H")
+_U64 = struct.Struct("<Q")
+_MSG_HEAD = struct.Struct("<HIQQ")  # channel_id, sequence, log_time, publish_time
+
+
+def _iter_mcap_mmap(path: Path):
+    """(topic, schema name, log_time ns, data memoryview) of every message, in file order,
+    from a memory-mapped MCAP file: uncompressed chunks are read without copying (rosbags
+    copies each message twice: ~10 ms per 4.6 MB frame), compressed ones are decompressed
+    (zstd, lz4). Malformed records raise ``ValueError``."""
+    import mmap
+
+    with open(path, "rb") as fh:
+        mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    buf = memoryview(mm)
+    if bytes(buf[:8]) != _MCAP_MAGIC:
+        raise ValueError(f"{path}: not an MCAP file")
+    schemas: dict = {}
+    channels: dict = {}
+
+    def string(b, o):
+        (n,) = _U32.unpack_from(b, o)
+        if o + 4 + n > len(b):
+            raise ValueError("string past the end of its record")
+        return bytes(b[o + 4:o + 4 + n]).decode("utf-8"), o + 4 + n
+
+    def records(b, o, end):
+        while o < end:
+            if o + 9 > end:
+                raise ValueError(f"record header cut at byte {o}")
+            op = b[o]
+            (n,) = _U64.unpack_from(b, o + 1)
+            if o + 9 + n > end:
+                raise ValueError(f"record (opcode {op:#x}) of {n} bytes at byte {o} runs past the end")
+            yield op, b[o + 9:o + 9 + n]
+            o += 9 + n
+
+    def handle(op, body):
+        if op == 0x03:  # Schema
+            (sid,) = _U16.unpack_from(body, 0)
+            name, _ = string(body, 2)
+            schemas[sid] = name
+        elif op == 0x04:  # Channel
+            cid, sid = struct.unpack_from("<HH", body, 0)
+            topic, _ = string(body, 4)
+            channels[cid] = (topic, schemas.get(sid, ""))
+        elif op == 0x05:  # Message
+            cid, _seq, log_time, _pub = _MSG_HEAD.unpack_from(body, 0)
+            if cid not in channels:
+                raise ValueError(f"message on unknown channel {cid}")
+            topic, ty = channels[cid]
+            return topic, ty, log_time, body[_MSG_HEAD.size:]
+        return None
+
+    for op, body in records(buf, 8, len(buf) - 8):
+        if op == 0x0F or op == 0x02:  # DataEnd / Footer: the summary section follows
+            return
+        if op == 0x06:  # Chunk
+            compression, o = string(body, 28)
+            (n,) = _U64.unpack_from(body, o)
+            inner = body[o + 8:o + 8 + n]
+            if compression == "zstd":
+                import zstandard
+
+                inner = memoryview(zstandard.ZstdDecompressor().decompress(
+                    bytes(inner), max_output_size=_U64.unpack_from(body, 16)[0]))
+            elif compression == "lz4":
+                import lz4.frame
+
+                inner = memoryview(lz4.frame.decompress(bytes(inner)))
+            elif compression:
+                raise ValueError(f"unsupported chunk compression {compression!r}")
+            for iop, ibody in records(inner, 0, len(inner)):
+                msg = handle(iop, ibody)
+                if msg is not None:
+                    yield msg
+        else:
+            msg = handle(op, body)
+            if msg is not None:
+                yield msg
 
 
 @dataclass
