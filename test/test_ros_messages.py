@@ -44,7 +44,6 @@ def _histograms():
     m.grid_sizes = [1, 3, 7]
     m.num_regions, m.num_bins, m.white_level_dn = 59, 256, 4095
     m.counts = array.array("I", range(59 * 256))
-    m.mean_level_dn = 100.25
     return m
 
 

@@ -336,3 +336,29 @@ def test_bag_source_reads_ahead_and_stops_at_damage(tmp_path):
     with pytest.raises(EndOfSource, match="unreadable from frame 2"):
         src.frame(3)
     assert src.num_frames == 2
+
+
+def test_zero_copy_image_view_agrees_with_rosbags():
+    ts = sb.typestore()
+    for frame_id, enc, w in (("scene", "16FC1", 6), ("", "32FC3", 5), ("abcdefg", "16FC1", 2)):
+        data = np.arange(w * 2 * 3, dtype=np.uint8)
+        img = ts.types[sb.IMAGE_T](header=sb._header(ts, sb.START_NS + 5, frame_id), height=3, width=w,
+                                   encoding=enc, is_bigendian=0, step=2 * w, data=data)
+        raw = ts.serialize_cdr(img, sb.IMAGE_T)
+        v = sb._image_view(raw)
+        ref = ts.deserialize_cdr(raw, sb.IMAGE_T)
+        assert (v.height, v.width, v.encoding, v.is_bigendian, v.step) == \
+            (ref.height, ref.width, ref.encoding, ref.is_bigendian, ref.step)
+        np.testing.assert_array_equal(v.data, ref.data)
+        assert sb._image_view(bytes(raw)[:-1]) is None  # truncated: the full decoder reports it
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_mmap_mcap_reader_yields_what_rosbags_reads(tmp_path, compress):
+    from rosbags.rosbag2 import Reader
+
+    mcap, _ = _record_big(tmp_path / "m", 3, 64, 48, compress=compress)
+    ours = [(t, ns, bytes(raw)) for t, _, ns, raw in sb._iter_mcap_mmap(mcap)]
+    with Reader(mcap.parent) as r:
+        theirs = [(c.topic, ns, bytes(raw)) for c, ns, raw in r.messages()]
+    assert ours == theirs and len(ours) == 1 + 3 * 4  # info + (meta, radiance, boxes, ignored) x 3

@@ -101,11 +101,17 @@ class SimulatedSensor:
     """Eq. 1-3 capture of a radiance frame into a 12-bit RGGB mosaic (uint16 DN), at camera
     rate: :func:`neural_ae_ros.imaging.sensor.capture_realtime` (one summed Gaussian per pixel)."""
 
-    def __init__(self, params: SensorParams, seed: int = 0, simulate_noise: bool = True) -> None:
+    def __init__(self, params: SensorParams, seed: int = 0, simulate_noise: bool = True,
+                 reuse_output_buffer: bool = False) -> None:
+        """``reuse_output_buffer``: every :meth:`capture` without ``out`` returns the same
+        array, overwritten by the next frame (a camera that copies the frame into its message
+        before the next capture saves a 4.6 MB allocation per 1920 x 1200 frame)."""
         self.params = params
         self.simulate_noise = simulate_noise
         self._generator = torch.Generator().manual_seed(int(seed))
         self._mosaic = None  # reused RGGB sampling buffer for (3, H, W) input
+        self._reuse = bool(reuse_output_buffer)
+        self._out: Optional[np.ndarray] = None
 
     def capture(self, radiance_e_per_s: np.ndarray, settings: AppliedSettings,
                 out: Optional[np.ndarray] = None) -> np.ndarray:
@@ -119,6 +125,10 @@ class SimulatedSensor:
             rad = self._bayer(rad)
         if rad.ndim != 2:
             raise ValueError(f"radiance must be (3, H, W) or (H, W), got {tuple(radiance_e_per_s.shape)}")
+        if out is None and self._reuse:
+            if self._out is None or self._out.shape != rad.shape:
+                self._out = np.empty(rad.shape, np.uint16)
+            out = self._out
         return capture_realtime(rad, settings.exposure_time_s, settings.analog_gain, self.params,
                                 generator=self._generator, noise=self.simulate_noise, out=out)
 

@@ -157,13 +157,13 @@ def histogram_stack(
     fast = None
     if raw.dtype == np.uint16 and shift is not None and white_level < 2**15 and min(raw.strides) > 0 \
             and g.size < 2**24:
-        fast = _counts_torch_u16(raw, h, w, shift, n_cells, int(white_level))
+        fast = _counts_torch_u16(raw, h, w, shift, n_cells, int(white_level), return_mean)
     if fast is not None:
         counts, total = fast
         # 59 x n_cells 0/1 matrix times cell counts: exact in float32 (every sum < 2^24)
         hist = torch.mm(_torch_maps(h, w, "cpu")[1], counts.view(n_cells, NUM_BINS).float())
         hist = hist.numpy().astype(np.uint32)
-        mean = total / g.size
+        mean = total / g.size if return_mean else None
     else:
         idx = bin_index(g, white_level)
         idx += cell_map  # uint16, < 81 * 256
@@ -187,7 +187,8 @@ def _regions_from_cells(cells: np.ndarray, seg_starts) -> np.ndarray:
     return out
 
 
-def _counts_torch_u16(raw: np.ndarray, h: int, w: int, shift: int, n_cells: int, white_level: int):
+def _counts_torch_u16(raw: np.ndarray, h: int, w: int, shift: int, n_cells: int, white_level: int,
+                      with_sum: bool = True):
     """Fast path (``2^n - 1`` white levels up to 2^15 - 1, uint16 input): one strided copy of
     the green plane into a cached int16 buffer, its range (``None`` if any value lies outside
     ``[0, white]``: the caller takes the general path), its exact sum, ``v >> shift +
@@ -202,7 +203,7 @@ def _counts_torch_u16(raw: np.ndarray, h: int, w: int, shift: int, n_cells: int,
     lo, hi = torch.aminmax(x)  # uint16 above 2^15 - 1 reads negative here
     if int(lo) < 0 or int(hi) > white_level:
         return None
-    total = int(x.numpy().sum(dtype=np.int64))  # numpy: ~2x torch here
+    total = int(x.numpy().sum(dtype=np.int64)) if with_sum else None  # numpy: ~2x torch here
     x.bitwise_right_shift_(shift).add_(_torch_maps(h, w, "cpu")[3])
     counts = torch.bincount(x.view(-1), minlength=n_cells * NUM_BINS)
     return counts, total

@@ -359,7 +359,7 @@ def capture_realtime(
         exposure_time_s, analog_gain: python floats (s, linear K).
         out: optional ``uint16`` array of the same shape to write into (reused per frame).
 
-    Runs single-threaded in place on cached float32 buffers: 10 passes over the frame.
+    Runs single-threaded in place on cached float32 buffers: 9 passes over the frame.
     """
     p = params if params is not None else _default_params()
     phi = radiance_e_per_s
@@ -382,27 +382,29 @@ def capture_realtime(
     full_well_dn = g * p.full_well_e
     elec_var_dn2 = (g * p.read_noise_e) ** 2 + p.post_noise_dn**2
     upper = float(p.white_level_dn) + 0.5
+    offset = p.black_level_dn + 0.5  # black level pedestal + the 0.5 of Eq. 3's rounding
+    full_well_level = full_well_dn + offset
     x, v = _scratch(phi.shape, torch.float32, phi.device)
     with torch.no_grad():
-        # mean DN above black, before the full well: g * phi * t + g * mu_d * t (one pass)
-        torch.add(_scalar(g * p.dark_current_e_per_s * t), phi, alpha=g * t, out=x)
+        # x = g * (phi + mu_d) * t + black + 0.5 (one pass), then the full well
+        torch.add(_scalar(g * p.dark_current_e_per_s * t + offset), phi, alpha=g * t, out=x)
         if noise:
-            # shot variance g * mean, ramped to 0 over the knee: g * max(min(x, a (S - x)), 0)
+            # shot variance g * (x - offset), ramped to 0 over the knee below the full well:
+            # g * (clamp(a * (S - x), offset, x) - offset), S = full-well level
             a = _knee_slope(p)
-            torch.add(_scalar(a * full_well_dn), x, alpha=-a, out=v)
-            torch.minimum(v, x, out=v).clamp_min_(0.0)
-            x.clamp_max_(full_well_dn)
-            torch.add(_scalar(elec_var_dn2), v, alpha=g, out=v)
+            torch.add(_scalar(a * full_well_level), x, alpha=-a, out=v)
+            torch.clamp(v, min=_scalar(offset), max=x, out=v)
+            x.clamp_max_(full_well_level)
+            torch.add(_scalar(elec_var_dn2 - g * offset), v, alpha=g, out=v)
             vn = v.numpy()
             np.sqrt(vn, out=vn)  # numpy's sqrt is ~2x torch's on one core
             z, sign = _noise_window(phi.numel(), generator)
             x.view(-1).addcmul_(v.view(-1), z, value=sign)
-            upper = min(upper, full_well_dn + p.black_level_dn + 0.5
-                        + KNEE_CLIP_ELECTRONIC_STD * math.sqrt(elec_var_dn2))
+            upper = min(upper, full_well_level + KNEE_CLIP_ELECTRONIC_STD * math.sqrt(elec_var_dn2))
         else:
-            x.clamp_max_(full_well_dn)
-        # Eq. 3: floor(x + black + 0.5) in [0, M_white]; truncation == floor for x >= 0
-        x.add_(p.black_level_dn + 0.5).clamp_(0.0, upper)
+            x.clamp_max_(full_well_level)
+        # Eq. 3: floor(x) in [0, M_white] (x already holds + 0.5); truncation == floor for x >= 0
+        x.clamp_(0.0, upper)
         if upper < 32768:  # int16 and uint16 bits agree below 2^15 (torch's uint16 is thin)
             torch.from_numpy(out.view(np.int16)).copy_(x)
         else:

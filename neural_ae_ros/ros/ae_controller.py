@@ -141,7 +141,7 @@ class AeControllerNode(Node):
             frame_index=int(exp.frame_index),
             exposure_time_s=exp.exposure_time_s,
             analog_gain=exp.analog_gain,
-            mean_level_dn=float(hist.mean_level_dn),
+            mean_level_dn=float(exp.mean_level_dn),  # computed once per frame, by the camera
             raw=slot.raw if needs_raw else None,
             histograms=counts.reshape(hist.num_regions, hist.num_bins),
             white_level_dn=self.white_level_dn,

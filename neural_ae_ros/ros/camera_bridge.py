@@ -36,7 +36,8 @@ class CameraBridge(Node):
                                    p["min_analog_gain"], p["max_analog_gain"])
         self.scheduler = ExposureScheduler(self.limits, p["actuation_latency_frames"],
                                            p["initial_exposure_time_s"], p["initial_analog_gain"])
-        self.sensor = SimulatedSensor(SensorParams.from_yaml(), seed=p["seed"], simulate_noise=p["simulate_noise"])
+        self.sensor = SimulatedSensor(SensorParams.from_yaml(), seed=p["seed"], simulate_noise=p["simulate_noise"],
+                                      reuse_output_buffer=True)  # each frame is copied into its message
         self.source = open_source(p["source"], p["drive"], p["bag_path"], p["seed"], p["width"], p["height"],
                                   p["frame_rate_hz"], script_frames=p["max_frames"])
         self.image_pub = self.create_publisher(Image, topics.IMAGE_RAW, topics.IMAGE_QOS)

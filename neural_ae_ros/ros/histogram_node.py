@@ -65,14 +65,13 @@ class HistogramNode(Node):
                 "frame_too_small: " + cause_of(problem),
                 f"{topic} (stamp {msg.header.stamp.sec}.{msg.header.stamp.nanosec:09d}): {problem}")
             return
-        hist, mean = histogram_stack(raw, self.white_level_dn, return_mean=True)
+        hist = histogram_stack(raw, self.white_level_dn)  # the mean level comes with AppliedExposure
         out = HistogramStack()
         out.header = msg.header
         out.grid_sizes = self.grid_sizes
         out.num_regions, out.num_bins = int(hist.shape[0]), int(hist.shape[1])
         out.white_level_dn = self.white_level_dn
         out.counts = uint32_array(hist)
-        out.mean_level_dn = float(mean)
         self.pub.publish(out)
         self.health.frame_out()
 

@@ -68,6 +68,7 @@ from __future__ import annotations
 
 import json
 import math
+import struct
 import warnings
 import zlib
 from dataclasses import dataclass, field
@@ -439,7 +440,13 @@ class SceneBag:
         from rosbags.rosbag2 import Reader
 
         last = None
+        mcap_files = sorted(self.path.glob("*.mcap")) if self.path.is_dir() else []
         try:
+            if len(mcap_files) == 1:  # what SceneBagWriter writes: read it zero-copy
+                for topic, ty, ns, raw in _iter_mcap_mmap(mcap_files[0]):
+                    last = (topic, ns)
+                    yield topic, ty, ns, raw
+                return
             with Reader(self.path) as r:
                 for conn, ns, raw in r.messages():
                     last = (conn.topic, ns)
@@ -475,11 +482,14 @@ class SceneBag:
                     raise SceneBagError(f"{self.path}: topic {TOPIC_INFO}: bad JSON ({exc})") from exc
         return {}
 
-    def _radiance(self, raw, index, meta_raw=None) -> np.ndarray:
-        try:
-            m = self.ts.deserialize_cdr(raw, IMAGE_T)
-        except Exception as exc:  # noqa: BLE001
-            raise SceneBagError(f"{self.path}: topic {TOPIC_RADIANCE} frame {index}: undecodable Image ({exc})") from exc
+    def _radiance(self, raw, index, meta_raw=None, out_pool=None) -> np.ndarray:
+        m = _image_view(raw)  # zero-copy view of the data; None: let rosbags decode (and complain)
+        if m is None:
+            try:
+                m = self.ts.deserialize_cdr(raw, IMAGE_T)
+            except Exception as exc:  # noqa: BLE001
+                raise SceneBagError(f"{self.path}: topic {TOPIC_RADIANCE} frame {index}: undecodable Image "
+                                    f"({exc})") from exc
         where = f"{self.path}: topic {TOPIC_RADIANCE} frame {index}"
         if m.encoding not in (ENCODING_V1, ENCODING_V2):
             raise SceneBagError(f"{where}: encoding '{m.encoding}', expected '{ENCODING_V2}' (half-float RGGB "
@@ -507,9 +517,9 @@ class SceneBag:
                 raise SceneBagError(f"{where}: negative radiance ({int((rad < 0).sum())} values, min "
                                     f"{float(rad.min()):.4g} e-/s; data damaged?)")
             return rad
-        return self._decode_v2(data, h, w, meta_raw, where)
+        return self._decode_v2(data, h, w, meta_raw, where, out_pool)
 
-    def _decode_v2(self, data: np.ndarray, h: int, w: int, meta_raw, where: str) -> np.ndarray:
+    def _decode_v2(self, data: np.ndarray, h: int, w: int, meta_raw, where: str, out_pool=None) -> np.ndarray:
         import torch
 
         if meta_raw is None:
@@ -531,13 +541,20 @@ class SceneBag:
         with warnings.catch_warnings():  # read-only message buffer: only read
             warnings.simplefilter("ignore", UserWarning)
             half = torch.from_numpy(data.view(np.float16).reshape(h, w))
-        rad = torch.empty((h, w), dtype=torch.float32)
+        out = out_pool.next((h, w)) if out_pool is not None else np.empty((h, w), np.float32)
+        rad = torch.from_numpy(out)
         rad.copy_(half).mul_(2.0 ** -scale_exp)
-        return rad.numpy()
+        return out
 
-    def frames(self) -> Iterator[SceneBagFrame]:
+    def frames(self, reuse_buffers: int = 0) -> Iterator[SceneBagFrame]:
         """Frames in stamp order, streamed: messages come in log order and all topics of a frame
-        share its stamp, so a frame is complete when the next stamp starts (one frame in memory)."""
+        share its stamp, so a frame is complete when the next stamp starts (one frame in memory).
+
+        ``reuse_buffers=n`` (format v2): decode into a ring of ``n`` preallocated arrays, so a
+        frame's ``radiance`` is overwritten ``n`` frames later (a consumer that holds at most
+        ``n - 1`` frames at a time saves a page-faulting 9 MB allocation per 1920 x 1200 frame).
+        """
+        pool = _BufferRing(reuse_buffers) if reuse_buffers > 0 else None
         fps = float(self.info.get("fps", 0) or 0)
         count = 0
 
@@ -550,7 +567,7 @@ class SceneBag:
             if topic not in (TOPIC_RADIANCE, TOPIC_RADIANCE_META, TOPIC_BOXES, TOPIC_IGNORED, TOPIC_EVENTS):
                 continue
             if group_ns is not None and ns != group_ns:
-                frame = self._frame(group_ns, group, index_of(group_ns), last=False)
+                frame = self._frame(group_ns, group, index_of(group_ns), last=False, pool=pool)
                 if frame is not None:
                     count += 1
                     yield frame
@@ -558,11 +575,11 @@ class SceneBag:
             group_ns = ns
             group[topic] = raw
         if group_ns is not None:
-            frame = self._frame(group_ns, group, index_of(group_ns), last=True)
+            frame = self._frame(group_ns, group, index_of(group_ns), last=True, pool=pool)
             if frame is not None:
                 yield frame
 
-    def _frame(self, ns: int, p: dict, i: int, last: bool) -> Optional[SceneBagFrame]:
+    def _frame(self, ns: int, p: dict, i: int, last: bool, pool=None) -> Optional[SceneBagFrame]:
         """Decode the messages of one stamp; None for the cut-off last frame of a truncated bag."""
         if TOPIC_RADIANCE not in p or TOPIC_BOXES not in p:
             miss = [t for t in REQUIRED_TOPICS if t not in p]
@@ -570,7 +587,7 @@ class SceneBag:
                 return None  # incomplete last frame of a truncated bag
             raise SceneBagError(f"{self.path}: frame {i} (stamp {ns}) lacks topic(s) {miss} (has "
                                 f"{sorted(p)}): bag damaged or not written by SceneBagWriter")
-        rad = self._radiance(p[TOPIC_RADIANCE], i, p.get(TOPIC_RADIANCE_META))
+        rad = self._radiance(p[TOPIC_RADIANCE], i, p.get(TOPIC_RADIANCE_META), pool)
         try:
             boxes = _boxes_from_msg(self.ts.deserialize_cdr(p[TOPIC_BOXES], DET_T))
             ign = _boxes_from_msg(self.ts.deserialize_cdr(p[TOPIC_IGNORED], DET_T)) if TOPIC_IGNORED in p else []
@@ -590,6 +607,147 @@ class SceneBag:
 
     def __iter__(self):
         return self.frames()
+
+
+_MCAP_MAGIC = b"\x89MCAP0\r\n"
+_U16 = struct.Struct("<H")
+_U64 = struct.Struct("<Q")
+_MSG_HEAD = struct.Struct("<HIQQ")  # channel_id, sequence, log_time, publish_time
+
+
+def _iter_mcap_mmap(path: Path):
+    """(topic, schema name, log_time ns, data memoryview) of every message, in file order,
+    from a memory-mapped MCAP file: uncompressed chunks are read without copying (rosbags
+    copies each message twice: ~10 ms per 4.6 MB frame), compressed ones are decompressed
+    (zstd, lz4). Malformed records raise ``ValueError``."""
+    import mmap
+
+    with open(path, "rb") as fh:
+        mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    buf = memoryview(mm)
+    if bytes(buf[:8]) != _MCAP_MAGIC:
+        raise ValueError(f"{path}: not an MCAP file")
+    schemas: dict = {}
+    channels: dict = {}
+
+    def string(b, o):
+        (n,) = _U32.unpack_from(b, o)
+        if o + 4 + n > len(b):
+            raise ValueError("string past the end of its record")
+        return bytes(b[o + 4:o + 4 + n]).decode("utf-8"), o + 4 + n
+
+    def records(b, o, end):
+        while o < end:
+            if o + 9 > end:
+                raise ValueError(f"record header cut at byte {o}")
+            op = b[o]
+            (n,) = _U64.unpack_from(b, o + 1)
+            if o + 9 + n > end:
+                raise ValueError(f"record (opcode {op:#x}) of {n} bytes at byte {o} runs past the end")
+            yield op, b[o + 9:o + 9 + n]
+            o += 9 + n
+
+    def handle(op, body):
+        if op == 0x03:  # Schema
+            (sid,) = _U16.unpack_from(body, 0)
+            name, _ = string(body, 2)
+            schemas[sid] = name
+        elif op == 0x04:  # Channel
+            cid, sid = struct.unpack_from("<HH", body, 0)
+            topic, _ = string(body, 4)
+            channels[cid] = (topic, schemas.get(sid, ""))
+        elif op == 0x05:  # Message
+            cid, _seq, log_time, _pub = _MSG_HEAD.unpack_from(body, 0)
+            if cid not in channels:
+                raise ValueError(f"message on unknown channel {cid}")
+            topic, ty = channels[cid]
+            return topic, ty, log_time, body[_MSG_HEAD.size:]
+        return None
+
+    for op, body in records(buf, 8, len(buf) - 8):
+        if op == 0x0F or op == 0x02:  # DataEnd / Footer: the summary section follows
+            return
+        if op == 0x06:  # Chunk
+            compression, o = string(body, 28)
+            (n,) = _U64.unpack_from(body, o)
+            inner = body[o + 8:o + 8 + n]
+            if compression == "zstd":
+                import zstandard
+
+                inner = memoryview(zstandard.ZstdDecompressor().decompress(
+                    bytes(inner), max_output_size=_U64.unpack_from(body, 16)[0]))
+            elif compression == "lz4":
+                import lz4.frame
+
+                inner = memoryview(lz4.frame.decompress(bytes(inner)))
+            elif compression:
+                raise ValueError(f"unsupported chunk compression {compression!r}")
+            for iop, ibody in records(inner, 0, len(inner)):
+                msg = handle(iop, ibody)
+                if msg is not None:
+                    yield msg
+        else:
+            msg = handle(op, body)
+            if msg is not None:
+                yield msg
+
+
+@dataclass
+class _ImageView:
+    height: int
+    width: int
+    encoding: str
+    is_bigendian: int
+    step: int
+    data: np.ndarray  # uint8 view into the serialized message
+
+
+def _image_view(raw) -> Optional[_ImageView]:
+    """sensor_msgs/Image from little-endian CDR without copying ``data`` (rosbags copies it:
+    ~5 ms per 4.6 MB frame); ``None`` for anything unexpected (then rosbags decodes it)."""
+    try:
+        b = memoryview(raw).cast("B")
+        if bytes(b[0:2]) != b"\x00\x01":  # CDR, little endian
+            return None
+
+        def align(o, n):
+            return o + (-(o - 4)) % n  # alignment counts from the end of the 4-byte header
+
+        o = 4 + 8  # header.stamp
+        (n,) = _U32.unpack_from(b, o)
+        o = align(o + 4 + n, 4)  # header.frame_id
+        h, w = _U32x2.unpack_from(b, o)
+        (n,) = _U32.unpack_from(b, o + 8)
+        encoding = bytes(b[o + 12:o + 12 + n - 1]).decode("ascii")
+        o += 12 + n
+        big = b[o]
+        o = align(o + 1, 4)
+        step, n = _U32x2.unpack_from(b, o)
+        o += 8
+        if o + n != len(b):
+            return None
+        return _ImageView(int(h), int(w), encoding, int(big), int(step), np.frombuffer(b, np.uint8, n, o))
+    except Exception:  # noqa: BLE001 - any surprise: the full decoder reports it
+        return None
+
+
+_U32 = struct.Struct("<I")
+_U32x2 = struct.Struct("<II")
+
+
+class _BufferRing:
+    """``n`` float32 arrays handed out in turn (reallocated when the shape changes)."""
+
+    def __init__(self, n: int) -> None:
+        self._bufs: list = [None] * int(n)
+        self._i = 0
+
+    def next(self, shape) -> np.ndarray:
+        buf = self._bufs[self._i]
+        if buf is None or buf.shape != tuple(shape):
+            buf = self._bufs[self._i] = np.empty(shape, np.float32)
+        self._i = (self._i + 1) % len(self._bufs)
+        return buf
 
 
 def read_scene_bag(path, allow_truncated: bool = False) -> SceneBag:

@@ -89,7 +89,8 @@ class SceneBagSource:
 
     Frames are decoded ahead of the camera in a reader thread (``prefetch_frames`` frames
     deep; bag I/O, checksum and half-float conversion release the GIL, so on two cores the
-    decoding overlaps the capture) and handed out in order; ``events`` come from the bag's
+    decoding overlaps the capture) and handed out in order (a frame's radiance array is reused a few frames later: capture it
+before asking for the next frames); ``events`` come from the bag's
     ``/scene/info`` record. Errors (unreadable or damaged bag, missing topic, malformed or
     non-finite/negative radiance) name the file, topic and frame
     (:class:`neural_ae_ros.scenes.scene_bag.SceneBagError`) and are raised for the frame at
@@ -115,7 +116,8 @@ class SceneBagSource:
 
     def _read_ahead(self) -> None:
         try:
-            for f in self.bag.frames():
+            # the queue holds prefetch_frames, the camera one more, the reader decodes one more
+            for f in self.bag.frames(reuse_buffers=self._queue.maxsize + 2):
                 if not self._put((f.index, f.radiance, f.boxes)):
                     return
             self._put(EndOfSource)
