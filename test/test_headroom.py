@@ -170,3 +170,19 @@ def test_cache_roundtrip_and_settings_key(tmp_path):
     meta, back = load_cached(tmp_path, "scene_00000", key)
     assert meta["e_base_s"] == 1e-3 and back["sweep/+0.00"]["labels"].tolist() == [1, 2]
     assert load_cached(tmp_path, "scene_00000", HeadroomSettings(mu=0.9).cache_key()) is None
+
+
+def test_channels_last_batch_detection_equals_the_runtime_path():
+    import torch
+
+    from neural_ae_ros.detector.inference import load_detector
+    from neural_ae_ros.evaluation.headroom_run import _detect_batch
+
+    det = load_detector(None, score_threshold=0.01)
+    x = torch.rand(2, 3, 96, 160, generator=torch.Generator().manual_seed(0))
+    ref = det.detect_tensor(x)
+    got = _detect_batch(det, x)
+    for r, g in zip(ref, got):
+        n = min(len(r.scores), len(g["scores"]), 20)
+        np.testing.assert_allclose(g["scores"][:n], r.scores.numpy()[:n], atol=1e-4)
+        np.testing.assert_allclose(g["boxes"][:n], r.boxes.numpy()[:n], atol=1e-2)

