@@ -12,9 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-import yaml
-
-from neural_ae_ros.imaging.sensor import default_config_dir
+from neural_ae_ros.config import load_config
 
 __all__ = ["ParamSpec", "NODE_PARAMETERS", "load_config", "node_defaults", "validate", "AE_METHODS"]
 
@@ -40,6 +38,7 @@ class ParamSpec:
     high: Optional[float] = None
     choices: Optional[Sequence[str]] = None
     read_only: bool = False
+    multiple_of: Optional[int] = None
 
 
 def _cam(key):
@@ -87,8 +86,10 @@ NODE_PARAMETERS: Dict[str, List[ParamSpec]] = {
         ParamSpec("drive", str, "Built-in drive name (source 'drive').", _src("drive"), read_only=True),
         ParamSpec("bag_path", str, "Scene recording to replay (source 'bag').", _src("bag_path"), read_only=True),
         ParamSpec("seed", int, "Seed of the built-in drive.", _src("seed"), low=0, high=2**31 - 1, read_only=True),
-        ParamSpec("width", int, "Image width (pixels, even).", _src("width"), low=64, high=4096, read_only=True),
-        ParamSpec("height", int, "Image height (pixels, even).", _src("height"), low=64, high=4096, read_only=True),
+        ParamSpec("width", int, "Image width (pixels, even).", _src("width"), low=64, high=4096, read_only=True,
+                  multiple_of=2),
+        ParamSpec("height", int, "Image height (pixels, even).", _src("height"), low=64, high=4096, read_only=True,
+                  multiple_of=2),
         ParamSpec("max_frames", int, "Stop after this many frames (0: run until shut down).", _src("max_frames"),
                   low=0, high=10**9),
         ParamSpec("simulate_noise", bool, "Simulate sensor noise (Eq. 1-2); off gives the noiseless mean.",
@@ -115,6 +116,8 @@ NODE_PARAMETERS: Dict[str, List[ParamSpec]] = {
                   low=256, high=256, read_only=True),
     ],
     "isp_node": [
+        ParamSpec("autostart", bool, "Configure and activate at start (no lifecycle manager needed); false: wait "
+                  "for configure/activate from a lifecycle manager.", default=True, read_only=True),
         ParamSpec("demosaic", str, "Demosaicing method.", ("isp.yaml", "isp", "demosaic"), choices=("bilinear", "malvar")),
         ParamSpec("binning", bool, "2x2 quad binning to half resolution instead of demosaicing (fast path).",
                   ("isp.yaml", "isp", "binning")),
@@ -123,6 +126,8 @@ NODE_PARAMETERS: Dict[str, List[ParamSpec]] = {
         ParamSpec("gamma", float, "Tone curve exponent (2.4: sRGB).", ("isp.yaml", "isp", "gamma"), low=1.0, high=4.0),
     ],
     "detector_node": [
+        ParamSpec("autostart", bool, "Configure and activate at start (no lifecycle manager needed); false: wait "
+                  "for configure/activate from a lifecycle manager.", default=True, read_only=True),
         ParamSpec("checkpoint", str, "Detector checkpoint (.pt with its .json); empty: the shipped default.",
                   ("detector.yaml", "detector", "checkpoint")),
         ParamSpec("score_threshold", float, "Detections below this score are not published.",
@@ -151,21 +156,6 @@ NODE_PARAMETERS: Dict[str, List[ParamSpec]] = {
         *CAMERA_LIMIT_PARAMETERS,
     ],
 }
-
-
-def load_config(file_name: str, config_dir: Optional[Path] = None) -> Mapping[str, Any]:
-    """Parsed YAML file ``config/<file_name>``; errors name the file."""
-    path = Path(config_dir or default_config_dir()) / file_name
-    try:
-        with open(path, "r", encoding="utf-8") as fh:
-            data = yaml.safe_load(fh) or {}
-    except OSError as exc:
-        raise FileNotFoundError(f"config file {path} cannot be read: {exc}") from exc
-    except yaml.YAMLError as exc:
-        raise ValueError(f"config file {path} is not valid YAML: {exc}") from exc
-    if not isinstance(data, Mapping):
-        raise ValueError(f"config file {path}: expected a mapping at top level")
-    return data
 
 
 def node_defaults(node: str, config_dir: Optional[Path] = None) -> Dict[str, Any]:
@@ -214,6 +204,9 @@ def validate(spec: ParamSpec, value: Any) -> Optional[str]:
         return f"{spec.name}={value} is below its minimum {spec.low}"
     if spec.high is not None and value > spec.high:
         return f"{spec.name}={value} is above its maximum {spec.high}"
+    if spec.multiple_of and value % spec.multiple_of:
+        return (f"{spec.name}={value} must be a multiple of {spec.multiple_of}"
+                + (" (an RGGB mosaic is made of 2x2 quads)" if spec.multiple_of == 2 else ""))
     if spec.choices is not None and value not in spec.choices:
         return f"{spec.name}={value!r} is not one of {', '.join(spec.choices)}"
     return None

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from neural_ae_ros.classes import CLASS_NAMES
 from neural_ae_ros.scenes import hard_cases as hc
 from neural_ae_ros.scenes.generate import make_scene
-from neural_ae_ros.scenes.procedural import dynamic_range_db
+from neural_ae_ros.scenes.radiometry import dynamic_range_db
 
 W, H = 256, 160
 
@@ -38,7 +39,7 @@ def test_each_hdr_case_has_labels_and_a_dynamic_range_beyond_one_ldr_capture(cas
         n_boxes += len(fr.boxes)
         for b in fr.boxes:
             x0, y0, x1, y1 = b["box"]
-            assert 0 <= x0 < x1 <= W and 0 <= y0 < y1 <= H and b["cls"] in hc.ob.CLASSES
+            assert 0 <= x0 < x1 <= W and 0 <= y0 < y1 <= H and b["cls"] in CLASS_NAMES
     assert n_boxes >= 3
     assert np.median(drs) > 75.0, drs
 

@@ -40,7 +40,8 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .detection_metrics import CLASS_NAMES, _match_image, hflip_boxes
+from .coco_matching import match_image_class
+from .detection_metrics import CLASS_NAMES, hflip_boxes
 
 DEFAULT_EV_SWEEP = tuple(float(v) for v in np.round(np.arange(-3.0, 3.0 + 1e-9, 0.5), 3))
 DEFAULT_SHIFTS = (1.5, 4.0, 10.0)
@@ -117,7 +118,7 @@ def match_image(det: Mapping, gt: Mapping, num_classes: int, score_threshold: fl
         if not dm.any():
             scores.append(np.zeros(0)); tps.append(np.zeros(0, bool))
             continue
-        s, tp, ig = _match_image(db[dm], ds[dm], gb[gm], gi[gm], iou_threshold, max_dets)
+        s, tp, ig = match_image_class(db[dm], ds[dm], gb[gm], gi[gm], iou_threshold, max_dets)
         s, tp = s[~ig], tp[~ig]
         scores.append(s); tps.append(tp)
         hi = s >= score_threshold

@@ -37,15 +37,15 @@ from typing import Any, Mapping, Optional, Union
 import numpy as np
 import torch
 
-from neural_ae_ros.config import config_dir
+from neural_ae_ros.config import config_path, load_yaml
 
 __all__ = [
     "SensorParams",
-    "default_config_dir",
     "bayer_sample_rggb",
     "quantize_ste",
     "capture",
     "capture_numpy",
+    "capture_realtime",
     "saturation_dn",
     "saturation_e",
     "expected_mean_dn",
@@ -63,11 +63,6 @@ _SHOT_STD_EPS_E2 = 1e-3
 
 Number = Union[float, int]
 TensorLike = Union[torch.Tensor, Number]
-
-
-def default_config_dir() -> Path:
-    """The package's ``config`` directory (:func:`neural_ae_ros.config.config_dir`)."""
-    return config_dir()
 
 
 @dataclass(frozen=True)
@@ -131,14 +126,7 @@ class SensorParams:
     @classmethod
     def from_yaml(cls, path: Optional[Union[str, Path]] = None) -> "SensorParams":
         """Load from YAML; default ``<config dir>/sensor_imx249.yaml``."""
-        import yaml
-
-        p = Path(path) if path is not None else default_config_dir() / DEFAULT_SENSOR_YAML
-        with open(p, "r", encoding="utf-8") as fh:
-            data = yaml.safe_load(fh) or {}
-        if not isinstance(data, Mapping):
-            raise ValueError(f"{p}: expected a mapping at top level")
-        return cls.from_dict(data)
+        return cls.from_dict(load_yaml(path if path is not None else config_path(DEFAULT_SENSOR_YAML)))
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -320,6 +308,151 @@ def capture_numpy(
     with torch.no_grad():
         out = capture(phi, float(exposure_time_s), float(analog_gain), params, gen, noise, shot_noise)
     return out.numpy().astype(np.uint16)
+
+
+# ---------------------------------------------------------------------------- real-time capture
+#: Size of the per-thread pool of standard normals the real-time capture draws its noise
+#: window from (32 MiB of float32); at least twice the frame.
+NOISE_POOL_MIN_SIZE = 1 << 23
+#: Where the real-time capture's Gaussian is cut above the full-well level, in std of the
+#: electronic (read + post-amplifier) noise: see :func:`capture_realtime`.
+KNEE_CLIP_ELECTRONIC_STD = 4.0
+
+
+def capture_realtime(
+    radiance_e_per_s,
+    exposure_time_s: float,
+    analog_gain: float,
+    params: Optional[SensorParams] = None,
+    generator: Optional[torch.Generator] = None,
+    noise: bool = True,
+    out: Optional[np.ndarray] = None,
+) -> np.ndarray:
+    """Eq. 1-3 for one frame at camera rate: float radiance (e-/s) in, ``uint16`` DN out.
+
+    The camera bridge's path (no gradient, one exposure per frame). It draws ONE Gaussian
+    per pixel with the summed variance of Eq. 1-2's independent noises, in DN::
+
+        mean = g * min((phi + mu_d) * t, M_well)                      (Eq. 1, 2)
+        var  = g^2 * (phi + mu_d) * t  [ramped to 0 at the full well]
+               + (g * sigma_pre)^2 + sigma_post^2
+        DN   = q(mean + sqrt(var) * z + black)                          (Eq. 3)
+
+    Exactness: mean and variance follow the photon-transfer curve of :func:`capture`
+    (Gaussian shot noise) everywhere below the full well and above it (where only the
+    electronic noise remains); the quantisation noise comes from the real rounding. In the
+    knee (a mean within two shot-noise std of the full well, ~0.02 EV) :func:`capture`
+    clips the shot-noised electrons before the read noise is added; here the shot variance
+    ramps linearly to 0 over that band and the sum is cut at ``KNEE_CLIP_ELECTRONIC_STD``
+    electronic-noise std above the full-well level.
+
+    Noise source: ``z`` is a window of a per-thread pool of ``NOISE_POOL_MIN_SIZE`` i.i.d.
+    N(0, 1) float32 (generated once, standardised to mean 0 / variance 1), at an offset and
+    sign drawn from ``generator`` every frame. A pixel's noise over frames is therefore i.i.d.
+    N(0, 1); what differs from fresh draws is that two frames' noise fields may be shifted
+    copies of each other (no consumer of a frame can see this; it saves the 2.3 M normal
+    draws that cost more than the whole rest of the capture).
+
+    Args:
+        radiance_e_per_s: ``(H, W)`` radiance mosaic (numpy or torch, float32 preferred:
+            other dtypes are converted), photo-electrons per second.
+        exposure_time_s, analog_gain: python floats (s, linear K).
+        out: optional ``uint16`` array of the same shape to write into (reused per frame).
+
+    Runs single-threaded in place on cached float32 buffers: 10 passes over the frame.
+    """
+    p = params if params is not None else _default_params()
+    phi = radiance_e_per_s
+    if not isinstance(phi, torch.Tensor):
+        phi = torch.from_numpy(np.ascontiguousarray(phi, dtype=np.float32))
+    elif phi.dtype != torch.float32:
+        phi = phi.float()
+    if phi.device.type != "cpu":
+        phi = phi.cpu()
+    t = float(exposure_time_s)
+    k = float(analog_gain)
+    for what, v in (("exposure_time_s", t), ("analog_gain", k)):
+        if not math.isfinite(v) or v < 0:
+            raise ValueError(f"{what}={v!r} must be finite and >= 0")
+    if out is None:
+        out = np.empty(tuple(phi.shape), dtype=np.uint16)
+    elif out.shape != tuple(phi.shape) or out.dtype != np.uint16 or not out.flags.c_contiguous:
+        raise ValueError(f"out must be a C-contiguous uint16 array of shape {tuple(phi.shape)}")
+    g = k * p.g1_dn_per_e
+    full_well_dn = g * p.full_well_e
+    elec_var_dn2 = (g * p.read_noise_e) ** 2 + p.post_noise_dn**2
+    upper = float(p.white_level_dn) + 0.5
+    x, v = _scratch(phi.shape, torch.float32, phi.device)
+    with torch.no_grad():
+        # mean DN above black, before the full well: g * phi * t + g * mu_d * t (one pass)
+        torch.add(_scalar(g * p.dark_current_e_per_s * t), phi, alpha=g * t, out=x)
+        if noise:
+            # shot variance g * mean, ramped to 0 over the knee: g * max(min(x, a (S - x)), 0)
+            a = _knee_slope(p)
+            torch.add(_scalar(a * full_well_dn), x, alpha=-a, out=v)
+            torch.minimum(v, x, out=v).clamp_min_(0.0)
+            x.clamp_max_(full_well_dn)
+            torch.add(_scalar(elec_var_dn2), v, alpha=g, out=v)
+            vn = v.numpy()
+            np.sqrt(vn, out=vn)  # numpy's sqrt is ~2x torch's on one core
+            z, sign = _noise_window(phi.numel(), generator)
+            x.view(-1).addcmul_(v.view(-1), z, value=sign)
+            upper = min(upper, full_well_dn + p.black_level_dn + 0.5
+                        + KNEE_CLIP_ELECTRONIC_STD * math.sqrt(elec_var_dn2))
+        else:
+            x.clamp_max_(full_well_dn)
+        # Eq. 3: floor(x + black + 0.5) in [0, M_white]; truncation == floor for x >= 0
+        x.add_(p.black_level_dn + 0.5).clamp_(0.0, upper)
+        if upper < 32768:  # int16 and uint16 bits agree below 2^15 (torch's uint16 is thin)
+            torch.from_numpy(out.view(np.int16)).copy_(x)
+        else:
+            np.copyto(out, x.numpy(), casting="unsafe")
+    return out
+
+
+def _knee_slope(p: SensorParams) -> float:
+    """Slope ``a`` of the shot-variance ramp below the full well: the variance falls from
+    ``g * mean`` to 0 over the last ``2 sqrt(M_well)`` electrons (two shot-noise std there),
+    as the clipped Gaussian's variance does in :func:`capture`."""
+    width_e = min(2.0 * math.sqrt(p.full_well_e), 0.5 * p.full_well_e)
+    return (p.full_well_e - width_e) / width_e
+
+
+def _scalar(value: float) -> torch.Tensor:
+    return torch.tensor(value, dtype=torch.float32)
+
+
+def _mask_scratch(shape) -> torch.Tensor:
+    masks = getattr(_SCRATCH, "masks", None)
+    if masks is None:
+        masks = _SCRATCH.masks = {}
+    key = tuple(shape)
+    m = masks.get(key)
+    if m is None:
+        if len(masks) >= 4:
+            masks.clear()
+        m = masks[key] = torch.empty(key, dtype=torch.bool)
+    return m
+
+
+def _noise_pool(n: int) -> torch.Tensor:
+    """Per-thread pool of i.i.d. standard normals (float32), at least ``2 n`` long."""
+    pool = getattr(_SCRATCH, "pool", None)
+    if pool is None or pool.numel() < 2 * n:
+        size = max(NOISE_POOL_MIN_SIZE, 2 * n)
+        z = torch.randn(size, generator=torch.Generator().manual_seed(0x5E4502), dtype=torch.float64)
+        z -= z.mean()
+        z /= z.std(unbiased=False)
+        pool = _SCRATCH.pool = z.float()
+    return pool
+
+
+def _noise_window(n: int, generator: Optional[torch.Generator]):
+    """(``n`` pool normals at a random offset, random sign +-1) for one frame."""
+    pool = _noise_pool(n)
+    draw = torch.randint(0, 2 * (pool.numel() - n + 1), (1,), generator=generator).item()
+    offset, sign = draw >> 1, 1.0 if draw & 1 else -1.0
+    return pool[offset:offset + n], sign
 
 
 _DEFAULT_PARAMS: Optional[SensorParams] = None

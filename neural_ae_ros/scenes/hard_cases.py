@@ -32,11 +32,11 @@ night_rural         0.12   unlit road: own low beams, oncoming headlights, road 
 
 day 0.50 (first five), dusk 0.20, night 0.30: the paper's shares. Nothing in the mix looks
 at an AE method: the shares are fixed before any measurement, the objects are the scene
-generator's usual traffic (:func:`neural_ae_ros.scenes.objects.sample_objects`) plus, per
+generator's usual traffic (:func:`neural_ae_ros.scenes.placement.sample_objects`) plus, per
 case, the road users the case is about (backlit pedestrians and cyclists, pedestrians beside
 oncoming cars). The photometry (sun 1.6e9 cd/m^2, headlamps 2e4-1.5e5 cd/m^2, tunnel
 interiors 15-60 cd/m^2 white, night roads ~1 cd/m^2) is the generator's
-(:mod:`neural_ae_ros.scenes.procedural`).
+(:mod:`neural_ae_ros.scenes.world`, :mod:`neural_ae_ros.scenes.placement`).
 
 Seeds: scene ``k`` of split ``s`` is drawn from ``SeedSequence([seed, split_id, k, MIX_SALT])``:
 test, validation and training splits never share a stream, and none shares one with the
@@ -50,8 +50,8 @@ from typing import Optional
 import numpy as np
 
 from . import drives as dv
-from . import objects as ob
-from . import procedural as pr
+from . import placement as ob
+from . import world as pr
 
 MIX_NAME = "hdr_driving"
 MIX_SALT = 7_000_001  # keeps this mix's random streams apart from the default mix's
