@@ -26,7 +26,8 @@ def _cmd_headroom(args) -> int:
                                 checkpoint=str(args.checkpoint.resolve()) if args.checkpoint else "default")
     try:
         run_headroom(args.scenes, settings, cache_dir=args.cache, json_out=args.json, max_scenes=args.max_scenes,
-                     n_boot=args.bootstrap, batch_size=args.batch_size, progress=not args.no_progress)
+                     n_boot=args.bootstrap, batch_size=args.batch_size, progress=not args.no_progress,
+                     cached_only=args.cached_only)
     except (CheckpointError, SceneDataError, ValueError) as e:
         print(f"headroom: {e}", file=sys.stderr)
         return 2
@@ -53,9 +54,12 @@ def add_commands(subparsers) -> None:
     p.add_argument("--mu", type=float, default=0.0,
                    help="Eq. 5 EMA for the one step (default 0: the step applied in full, as in the paper's "
                         "simulation protocol; 0.9 is the paper's inference-time smoothing)")
-    p.add_argument("--oracle-score-threshold", type=float, default=0.5)
+    p.add_argument("--oracle-score-threshold", type=float, default=0.5,
+                   help="the per-scene oracle maximises TP - FP among detections scoring at least this (default 0.5)")
     p.add_argument("--no-hflip", action="store_true", help="do not add mirror images (the paper adds them)")
     p.add_argument("--max-scenes", type=int)
+    p.add_argument("--cached-only", action="store_true",
+                   help="measure nothing: report on the scenes already in the cache (a long run still going)")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (default 1000)")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--seed", type=int, default=1234, help="noise seed of the captures")

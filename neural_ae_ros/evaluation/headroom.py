@@ -50,7 +50,8 @@ DEFAULT_METHODS = ("average", "gradient")
 
 @dataclass(frozen=True)
 class HeadroomSettings:
-    """What a headroom run measures. Changing any field invalidates the detection cache."""
+    """What a headroom run measures. Changing a field other than ``oracle_score_threshold``
+    invalidates the detection cache."""
 
     ev_sweep: tuple = DEFAULT_EV_SWEEP  # EV relative to e_base (frame 1)
     shifts: tuple = DEFAULT_SHIFTS  # k: frame 1 at {1/k, k} x e_base
@@ -61,12 +62,15 @@ class HeadroomSettings:
     mu: float = 0.0
     hflip: bool = True
     seed: int = 1234  # noise seeds of the captures
+    #: TP - FP of the per-scene oracle counts detections scoring at least this
     oracle_score_threshold: float = 0.5
     detector_score_threshold: float = 0.01
     checkpoint: str = "default"
 
     def cache_key(self) -> str:
+        """Hash of the fields that change what is captured and detected (not how it is scored)."""
         d = asdict(self)
+        d.pop("oracle_score_threshold")
         return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -208,3 +212,55 @@ def oracle_choice(scores: np.ndarray, evs: Sequence[float]) -> np.ndarray:
     pref = np.lexsort((evs, np.abs(evs)))  # exposure indices in tie-break preference order
     best = scores[:, pref].argmax(1)  # argmax returns the first maximum -> preferred one
     return pref[best]
+
+
+class ChoiceView:
+    """One image set per scene picked from a pool of ``n_options`` per scene (the sweep):
+    ``pool`` is a :class:`PooledConfig` over ``n_scenes * n_options`` virtual scenes
+    (scene ``s``, option ``e`` at ``s * n_options + e``), ``choice[s]`` the option used."""
+
+    def __init__(self, pool: PooledConfig, n_options: int, choice: np.ndarray):
+        self.pool, self.n_options = pool, n_options
+        self.choice = np.asarray(choice, np.int64)
+        self.n_scenes = len(self.choice)
+
+    def _expand(self, weights):
+        w = np.ones(self.n_scenes) if weights is None else np.asarray(weights, np.float64)
+        full = np.zeros(self.n_scenes * self.n_options)
+        full[np.arange(self.n_scenes) * self.n_options + self.choice] = w
+        return full
+
+    def ap(self, weights=None) -> np.ndarray:
+        return self.pool.ap(self._expand(weights))
+
+    def map(self, weights=None) -> float:
+        return self.pool.map(self._expand(weights))
+
+
+def map_oracle_choice(pool: PooledConfig, n_options: int, start: np.ndarray, passes: int = 3,
+                      progress: Callable | None = None) -> np.ndarray:
+    """Per-scene options that maximise the mAP of the whole set (coordinate ascent from
+    ``start``: scene by scene, take the option that raises the set's mAP most; repeat until
+    no scene changes or ``passes`` are done). Never below the mAP of ``start``: started from
+    the best fixed option it is at least as good as every fixed exposure."""
+    choice = np.asarray(start, np.int64).copy()
+    n = len(choice)
+    view = ChoiceView(pool, n_options, choice)
+    best = view.map()
+    for _ in range(passes):
+        changed = False
+        for s in range(n):
+            keep = choice[s]
+            for e in range(n_options):
+                if e == keep:
+                    continue
+                choice[s] = e
+                m = view.map()
+                if m > best + 1e-12:
+                    best, keep, changed = m, e, True
+            choice[s] = keep
+            if progress:
+                progress()
+        if not changed:
+            break
+    return choice

@@ -24,8 +24,8 @@ import torch
 from tqdm import tqdm
 
 from .detection_metrics import CLASS_NAMES, hflip_annotation
-from .headroom import (HeadroomSettings, ImageEval, PooledConfig, bootstrap_weights, match_image,
-                       method_key, oracle_choice, paired_difference, sweep_key)
+from .headroom import (ChoiceView, HeadroomSettings, PooledConfig, bootstrap_weights, map_oracle_choice,
+                       match_image, method_key, oracle_choice, paired_difference, sweep_key)
 
 
 # ------------------------------------------------------------------------------ capture
@@ -124,15 +124,26 @@ def save_cached(cache_dir: Path, name: str, meta: dict, dets: dict) -> None:
 
 
 # ------------------------------------------------------------------------------- runner
+@torch.inference_mode()
+def _detect_batch(det, x: torch.Tensor) -> list:
+    """``DetectorRuntime.detect_tensor`` with channels-last convolutions (~1.3x faster on CPU,
+    same weights and decoding): (N, 3, h, w) -> numpy detection dicts."""
+    from neural_ae_ros.detector.postprocess import decode
+
+    out = det.model(x.contiguous(memory_format=torch.channels_last))
+    dets = decode(out["heatmap"].contiguous(), out["box"].contiguous(), det.score_threshold, det.top_k, det.nms_iou)
+    return [{k: v.numpy() for k, v in d.as_dict().items()} for d in dets]
+
+
 def _detect_all(det, images: list, hflip: bool, batch_size: int) -> list:
     """Detections (numpy dicts) for images, then (with hflip) for their mirror images, in
     the mirror image's own pixel frame."""
     out, out_f = [], []
     for i in range(0, len(images), batch_size):
         x = torch.stack(images[i:i + batch_size])
-        out += [{k: v.numpy() for k, v in d.as_dict().items()} for d in det.detect_tensor(x)]
+        out += _detect_batch(det, x)
         if hflip:
-            out_f += [{k: v.numpy() for k, v in d.as_dict().items()} for d in det.detect_tensor(x.flip(-1))]
+            out_f += _detect_batch(det, x.flip(-1))
     return out + out_f
 
 
@@ -180,8 +191,12 @@ def _commit() -> str | None:
 
 
 def run_headroom(scenes, settings: HeadroomSettings, cache_dir=None, json_out=None, max_scenes=None,
-                 n_boot: int = 1000, batch_size: int = 8, progress: bool = True, log: Callable = print) -> dict:
-    """Measure (or resume) the headroom on a scene directory; returns and writes the report."""
+                 n_boot: int = 1000, batch_size: int = 8, progress: bool = True, log: Callable = print,
+                 cached_only: bool = False) -> dict:
+    """Measure (or resume) the headroom on a scene directory; returns and writes the report.
+
+    ``cached_only``: measure nothing, report on the scenes whose detections are already in
+    the cache (e.g. while a long run is still going)."""
     from neural_ae_ros.detector.dataset import load_scene_index
     from neural_ae_ros.detector.inference import load_detector
 
@@ -189,6 +204,7 @@ def run_headroom(scenes, settings: HeadroomSettings, cache_dir=None, json_out=No
     scenes = Path(scenes)
     det = load_detector(None if settings.checkpoint == "default" else settings.checkpoint,
                         score_threshold=settings.detector_score_threshold)
+    det.model.to(memory_format=torch.channels_last)  # ~1.3x faster convolutions on CPU, same results
     records = load_scene_index(scenes, det.classes)
     if max_scenes:
         records = records[:max_scenes]
@@ -204,6 +220,13 @@ def run_headroom(scenes, settings: HeadroomSettings, cache_dir=None, json_out=No
         f"({len(settings.ev_sweep)} sweep + {2 * len(settings.methods) * len(settings.shifts)} one-step"
         f"{', x2 flips' if settings.hflip else ''}); {len(records) - len(todo)} cached in {cache_dir}")
     results = {}
+    if cached_only:
+        missing = {r.name for r in todo}
+        records = [r for r in records if r.name not in missing]
+        log(f"headroom: reporting on the {len(records)} cached scenes only")
+        if not records:
+            raise ValueError(f"{cache_dir}: no cached scenes for these settings")
+        todo = []
     if todo:
         t0 = time.perf_counter()
         bar = tqdm(todo, desc="headroom", unit="scene", disable=not progress)
@@ -272,8 +295,13 @@ def summarize(records, results: dict, settings: HeadroomSettings, classes=CLASS_
     def pooled(select: Callable) -> PooledConfig:
         return PooledConfig([select(i, ev) for i, (_, ev) in enumerate(evals)], nc)
 
-    configs = {f"sweep{v:+.1f}": pooled(lambda i, ev, k=k: ev[k]) for v, k in zip(settings.ev_sweep, sweep_keys)}
-    configs["oracle"] = pooled(lambda i, ev: ev[sweep_keys[choice[i]]])
+    n_ev = len(sweep_keys)
+    sweep_pool = PooledConfig([ev[k] for _, ev in evals for k in sweep_keys], nc)  # scene s, option e: s*n_ev+e
+    configs = {f"sweep{v:+.1f}": ChoiceView(sweep_pool, n_ev, np.full(n, j)) for j, v in enumerate(settings.ev_sweep)}
+    configs["oracle"] = ChoiceView(sweep_pool, n_ev, choice)
+    best_j = int(np.nanargmax([configs[f"sweep{v:+.1f}"].map() for v in settings.ev_sweep]))
+    choice_map = map_oracle_choice(sweep_pool, n_ev, np.full(n, best_j))
+    configs["oracle_map"] = ChoiceView(sweep_pool, n_ev, choice_map)
     for m in settings.methods:
         for k in settings.shifts:
             configs[f"{m}@{k:g}"] = pooled(
@@ -308,6 +336,11 @@ def summarize(records, results: dict, settings: HeadroomSettings, classes=CLASS_
         "oracle": dict(res(configs["oracle"]),
                        chosen_ev_histogram={f"{v:+.1f}": int((choice == j).sum())
                                             for j, v in enumerate(settings.ev_sweep)}),
+        "oracle_map": dict(res(configs["oracle_map"]),
+                           definition="per-scene sweep exposures chosen jointly to maximise the set's mAP "
+                                      "(coordinate ascent from the best fixed exposure): the ceiling on the metric itself",
+                           chosen_ev_histogram={f"{v:+.1f}": int((choice_map == j).sum())
+                                                for j, v in enumerate(settings.ev_sweep)}),
         "methods": {m: {f"{k:g}": res(configs[f"{m}@{k:g}"]) for k in settings.shifts} for m in settings.methods},
     }
     # where one step lands (EV relative to e_base), mean over scenes, per kappa side
@@ -316,8 +349,9 @@ def summarize(records, results: dict, settings: HeadroomSettings, classes=CLASS_
         "from_over": round(float(np.mean([meta["ev"][method_key(m, k, k)] for meta, _ in evals])), 3)}
         for k in settings.shifts} for m in settings.methods}
     for m in settings.methods:
-        report[f"oracle_minus_{m}"] = {f"{k:g}": paired_difference(configs["oracle"], configs[f"{m}@{k:g}"], weights)
-                                       for k in settings.shifts}
+        for o in ("oracle", "oracle_map"):
+            report[f"{o}_minus_{m}"] = {f"{k:g}": paired_difference(configs[o], configs[f"{m}@{k:g}"], weights)
+                                        for k in settings.shifts}
     if base is not None:
         report["oracle_minus_fixed_base"] = paired_difference(configs["oracle"], base, weights)
         best_fixed = max(settings.ev_sweep, key=lambda v: configs[f"sweep{v:+.1f}"].map())
@@ -333,7 +367,7 @@ def summarize(records, results: dict, settings: HeadroomSettings, classes=CLASS_
     for kind in sorted(set(kinds)):
         sel = np.array([kd == kind for kd in kinds], np.float64)
         row = {"n": int(sel.sum()), "fixed_base": _pct(base.map(sel)) if base else None,
-               "oracle": _pct(configs["oracle"].map(sel))}
+               "oracle": _pct(configs["oracle"].map(sel)), "oracle_map": _pct(configs["oracle_map"].map(sel))}
         for m in settings.methods:
             for k in settings.shifts:
                 row[f"{m}@{k:g}"] = _pct(configs[f"{m}@{k:g}"].map(sel))
@@ -351,13 +385,15 @@ def format_report(r: dict) -> str:
     lines = [f"headroom on {r['num_scenes']} scenes (mAP@0.5 %, mu = {r['settings']['mu']})"]
     lines.append("fixed exposure, EV vs e_base: " + "  ".join(
         f"{ev}: {v['map']:.1f}" if v["map"] is not None else f"{ev}: n/a" for ev, v in r["sweep"].items()))
-    lines.append(f"oracle (per scene best of the sweep): {r['oracle']['map']:.2f}")
+    lines.append(f"oracle (per scene best TP - FP of the sweep): {r['oracle']['map']:.2f}; "
+                 f"mAP oracle (sweep choices maximising the set's mAP): {r['oracle_map']['map']:.2f}")
     for m, per_k in r["methods"].items():
         lines.append(f"{m:9s} one step: " + "  ".join(f"k={k}: {v['map']:.2f}" for k, v in per_k.items()))
-    for m in r["methods"]:
-        d = r.get(f"oracle_minus_{m}", {})
-        lines.append(f"oracle - {m:9s}: " + "  ".join(
-            f"k={k}: {v['mean']:+.2f} [{v['ci95'][0]:+.2f}, {v['ci95'][1]:+.2f}]" for k, v in d.items()))
+    for o in ("oracle", "oracle_map"):
+        for m in r["methods"]:
+            d = r.get(f"{o}_minus_{m}", {})
+            lines.append(f"{o} - {m:9s}: " + "  ".join(
+                f"k={k}: {v['mean']:+.2f} [{v['ci95'][0]:+.2f}, {v['ci95'][1]:+.2f}]" for k, v in d.items()))
     if "landing_ev" in r:
         for m, per_k in r["landing_ev"].items():
             lines.append(f"{m:9s} lands at EV: " + "  ".join(
