@@ -12,9 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-import yaml
-
-from neural_ae_ros.imaging.sensor import default_config_dir
+from neural_ae_ros.config import load_config
 
 __all__ = ["ParamSpec", "NODE_PARAMETERS", "load_config", "node_defaults", "validate", "AE_METHODS"]
 
@@ -151,21 +149,6 @@ NODE_PARAMETERS: Dict[str, List[ParamSpec]] = {
         *CAMERA_LIMIT_PARAMETERS,
     ],
 }
-
-
-def load_config(file_name: str, config_dir: Optional[Path] = None) -> Mapping[str, Any]:
-    """Parsed YAML file ``config/<file_name>``; errors name the file."""
-    path = Path(config_dir or default_config_dir()) / file_name
-    try:
-        with open(path, "r", encoding="utf-8") as fh:
-            data = yaml.safe_load(fh) or {}
-    except OSError as exc:
-        raise FileNotFoundError(f"config file {path} cannot be read: {exc}") from exc
-    except yaml.YAMLError as exc:
-        raise ValueError(f"config file {path} is not valid YAML: {exc}") from exc
-    if not isinstance(data, Mapping):
-        raise ValueError(f"config file {path}: expected a mapping at top level")
-    return data
 
 
 def node_defaults(node: str, config_dir: Optional[Path] = None) -> Dict[str, Any]:

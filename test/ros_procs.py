@@ -34,3 +34,17 @@ def spin_until(node, cond, timeout=20.0):
     while not cond() and time.monotonic() < deadline:
         rclpy.spin_once(node, timeout_sec=0.05)
     return cond()
+
+
+def wait_for_log(path, needle, node=None, timeout=20.0):
+    """Wait until the log file ``path`` contains ``needle`` (spinning ``node`` meanwhile if given);
+    returns whether it does, so that a failing assert can show the log."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if needle in open(path).read():
+            return True
+        if node is not None:
+            rclpy.spin_once(node, timeout_sec=0.05)
+        else:
+            time.sleep(0.05)
+    return needle in open(path).read()

@@ -106,3 +106,65 @@ def test_wrong_shapes():
         hdr_io.validate_radiance(np.ones((3, 0, 5)), "x")
     hwc = np.ones((4, 5, 3), np.float32)
     assert hdr_io.validate_radiance(hwc, "x").shape == (3, 4, 5)
+
+
+def test_rec709_luminance_weights():
+    np.testing.assert_allclose(hdr_io.luminance_weights(), [0.2126, 0.7152, 0.0722], atol=2e-4)
+
+
+def _write_yc_exr(path, rgb_hwc, sampling=2, chromaticities=None):
+    """A luminance/chroma EXR as OpenEXR's RgbaOutputFile(WRITE_YC) stores it (Y, RY, BY)."""
+    import OpenEXR
+
+    kw = {} if chromaticities is None else {"chromaticities": tuple(chromaticities)}
+    w_r, w_g, w_b = hdr_io.luminance_weights(*([chromaticities] if chromaticities else []))
+    y = rgb_hwc[..., 0] * w_r + rgb_hwc[..., 1] * w_g + rgb_hwc[..., 2] * w_b
+    sub = (slice(None, None, sampling), slice(None, None, sampling))  # chroma at even x and y
+    ry = ((rgb_hwc[..., 0] - y) / y)[sub]
+    by = ((rgb_hwc[..., 2] - y) / y)[sub]
+
+    def subsampled(c):
+        # openexr 3.5 takes a full-size array and writes its first H/s * W/s values, row-major
+        full = np.zeros(y.shape, np.float16)
+        full.reshape(-1)[:c.size] = c.reshape(-1)
+        return OpenEXR.Channel(full, sampling, sampling)
+
+    channels = {"Y": OpenEXR.Channel(y.astype(np.float16)), "RY": subsampled(ry), "BY": subsampled(by)}
+    header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage, **kw}
+    with OpenEXR.File(header, channels) as f:
+        f.write(str(path))
+    with OpenEXR.File(str(path)) as f:  # the file holds the subsampled chroma
+        np.testing.assert_array_equal(f.channels()["RY"].pixels, ry.astype(np.float16))
+
+
+@pytest.mark.parametrize("chromaticities", [None, (0.708, 0.292, 0.170, 0.797, 0.131, 0.046, 0.3127, 0.3290)])
+def test_luminance_chroma_exr_loads_in_colour(tmp_path, chromaticities):
+    rng = np.random.default_rng(3)
+    blocks = np.exp(rng.uniform(-2, 3, (6, 9, 3))).astype(np.float32)  # colour constant per 2x2 block
+    rgb = blocks.repeat(2, 0).repeat(2, 1)
+    p = tmp_path / "yc.exr"
+    _write_yc_exr(p, rgb, chromaticities=chromaticities)
+    got = hdr_io.load_radiance(p)
+    assert got.shape == (3, 12, 18)
+    # half-float storage of Y, RY, BY: ~0.1 % per value, a few 0.1 % after the conversion
+    np.testing.assert_allclose(np.moveaxis(got, 0, -1), rgb, rtol=2e-2, atol=2e-3 * rgb.max())
+    assert np.abs(got[0] - got[1]).max() > 0.1, "loaded as grey"
+
+
+def test_radiance_exposure_header_is_divided_out(tmp_path):
+    a = _img(6, 16)
+    p = tmp_path / "a.hdr"
+    hdr_io.write_hdr(p, a)
+    plain = hdr_io.load_radiance(p)
+    data = p.read_bytes()
+    p.write_bytes(data.replace(b"\n\n", b"\nEXPOSURE=4.0\n\n", 1))
+    np.testing.assert_allclose(hdr_io.load_radiance(p), plain / 4, rtol=1e-6)
+
+
+def test_radiance_orientation_other_than_standard_is_refused_by_name(tmp_path):
+    p = tmp_path / "flip.hdr"
+    hdr_io.write_hdr(p, _img(6, 16))
+    p.write_bytes(p.read_bytes().replace(b"-Y 6 +X 16", b"+Y 6 +X 16"))
+    with pytest.raises(hdr_io.HDRLoadError, match="orientation") as ei:
+        hdr_io.load_radiance(p)
+    assert str(p) in str(ei.value)

@@ -1,40 +1,27 @@
 """Differentiable ISP: against OpenCV on the same raw (PSNR), gradients, shapes, bad input."""
 from __future__ import annotations
 
-import os
-
+import cv2
 import numpy as np
 import pytest
 import torch
 
 from neural_ae_ros.imaging.isp import (Isp, IspInputError, IspParams, _half_res_weight, psnr,
                                srgb_oetf)
+from neural_ae_ros.imaging.hdr_io import load_radiance
 from neural_ae_ros.imaging.sensor import bayer_sample_rggb
+from neural_ae_ros.scenes.panorama import PANORAMA_DIR
 
 torch.set_num_threads(1)
 BLACK, WHITE = 64.0, 4095.0
-PANORAMA = os.path.join(os.path.dirname(__file__), "..", "neural_ae_ros", "data", "panoramas", "courtyard.exr")
+PANORAMA = PANORAMA_DIR / "courtyard.exr"
 
 
 def _reference_rgb(h=240, w=320) -> np.ndarray:
-    """Linear RGB (3, H, W) in [0, 1]: a crop of a real HDR panorama when OpenCV can read it,
-    else a synthetic image with edges, gradients and texture."""
-    try:
-        os.environ.setdefault("OPENCV_IO_ENABLE_OPENEXR", "1")
-        import cv2
-
-        img = cv2.imread(PANORAMA, cv2.IMREAD_UNCHANGED)
-        if img is not None:
-            crop = np.clip(img[140:140 + h, 300:300 + w, ::-1].astype(np.float64), 0, None)
-            crop = crop / np.percentile(crop, 99) * 0.9
-            return np.clip(crop, 0, 1).transpose(2, 0, 1).astype(np.float32)
-    except ImportError:
-        pass
-    yy, xx = np.mgrid[0:h, 0:w] / np.array([h, w])[:, None, None]
-    rgb = np.stack([0.5 + 0.4 * np.sin(12 * xx), 0.3 + 0.3 * yy, 0.2 + 0.2 * np.cos(9 * xx * yy)])
-    rgb[:, 60:120, 80:200] = np.array([0.9, 0.2, 0.1])[:, None, None]
-    rgb += np.random.default_rng(0).normal(0, 0.02, rgb.shape)
-    return np.clip(rgb, 0, 1).astype(np.float32)
+    """Linear RGB (3, H, W) in [0, 1]: a crop of a shipped HDR panorama (real edges and texture)."""
+    img = load_radiance(PANORAMA).astype(np.float64)[:, 140:140 + h, 300:300 + w]
+    crop = img / np.percentile(img, 99) * 0.9
+    return np.clip(crop, 0, 1).astype(np.float32)
 
 
 def _raw_from_rgb(rgb: np.ndarray) -> np.ndarray:
@@ -43,7 +30,6 @@ def _raw_from_rgb(rgb: np.ndarray) -> np.ndarray:
 
 
 def test_bilinear_matches_opencv_and_demosaic_choice_explains_the_rest():
-    cv2 = pytest.importorskip("cv2")
     rgb = _reference_rgb()
     raw = _raw_from_rgb(rgb)
     isp_b = Isp(IspParams(demosaic="bilinear"))
@@ -68,7 +54,6 @@ def test_bilinear_matches_opencv_and_demosaic_choice_explains_the_rest():
 
 
 def test_full_pipeline_matches_independent_numpy_opencv_pipeline():
-    cv2 = pytest.importorskip("cv2")
     rgb = _reference_rgb()
     raw = _raw_from_rgb(rgb * 0.8)
     wb = (1.8, 1.0, 1.5)

@@ -6,7 +6,7 @@ import pytest
 from neural_ae_ros.imaging.exposure import CameraLimits
 from neural_ae_ros.evaluation.loop_scores import (TraceRow, convergence_frames, frames_to_camera_limit, level_ev_error,
                                                    oscillation, overshoot_ev, step_events)
-from neural_ae_ros.scenes.sources import IlluminationEvent
+from neural_ae_ros.scenes.illumination_events import IlluminationEvent
 
 BLACK = 64.0
 TARGET = 2079.5

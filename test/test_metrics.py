@@ -7,7 +7,8 @@ import io
 import numpy as np
 import pytest
 
-from neural_ae_ros.evaluation.detection_metrics import (CLASS_NAMES, box_iou, evaluate_detections, evaluate_with_hflip,
+from neural_ae_ros.classes import CLASS_NAMES
+from neural_ae_ros.evaluation.detection_metrics import (box_iou, evaluate_detections, evaluate_with_hflip,
                                    hflip_boxes)
 
 
@@ -50,8 +51,8 @@ def _random_case(rng, n_images=25, nc=6, max_gt=6, max_det=12, width=640, height
 
 
 def _pycocotools_ap(dets, gts, nc, max_dets=100):
-    coco_mod = pytest.importorskip("pycocotools.coco")
-    cocoeval_mod = pytest.importorskip("pycocotools.cocoeval")
+    import pycocotools.coco as coco_mod  # pinned in requirements.txt: missing is a failure
+    import pycocotools.cocoeval as cocoeval_mod
     images, annotations, results = [], [], []
     aid = 1
     for i, (d, g) in enumerate(zip(dets, gts)):
@@ -118,10 +119,16 @@ def test_perfect_and_empty():
     assert np.isnan(r.ap[0]) and r.map == pytest.approx(1.0)
     r = evaluate_detections([{"boxes": np.zeros((0, 4)), "scores": [], "labels": []}], gts)
     assert r.ap[2] == 0.0 and r.map == 0.0
-    # all-point interpolation: one TP then one FP at recall 1 -> AP 1; FP first -> 0.5
+    # a false positive ranked above the one true positive: precision 0.5 at every recall -> AP 0.5
     d2 = [{"boxes": [[0, 0, 10, 10], [50, 50, 60, 60]], "scores": [0.4, 0.9], "labels": [2, 2]}]
     g2 = [{"boxes": [[0, 0, 10, 10]], "labels": [2]}]
-    assert evaluate_detections(d2, g2, interpolation="all_point").ap[2] == pytest.approx(0.5)
+    assert evaluate_detections(d2, g2).ap[2] == pytest.approx(0.5)
+    # the same false positive on a don't-care region counts for nothing -> AP 1
+    g3 = [{"boxes": [[0, 0, 10, 10]], "labels": [2], "ignore_boxes": [[48, 48, 70, 70]], "ignore_labels": [2]}]
+    r3 = evaluate_detections(d2, g3)
+    assert r3.ap[2] == pytest.approx(1.0) and r3.num_det[2] == 1 and r3.num_gt[2] == 1
+    with pytest.raises(ValueError, match="interpolation"):
+        evaluate_detections(d2, g2, interpolation="all_point")
     with pytest.raises(ValueError):
         evaluate_detections([{"boxes": [[0, 0, 1, 1]], "scores": [1], "labels": [9]}], g2)
 
@@ -144,3 +151,19 @@ def test_hflip_evaluation_with_mirror_consistent_predictor():
 
     r = evaluate_with_hflip(predict, [img], [gt])
     assert r.num_gt[1] == 2 and r.ap[1] == pytest.approx(1.0)
+
+
+def test_known_ap_values_by_hand():
+    """Two images, TP (0.9), FP (0.8), TP (0.7): precision 1 up to recall 0.5, then 2/3.
+
+    COCO 101-point AP = (51 * 1 + 50 * 2/3) / 101; IoU 100/210 < 0.5 makes the 0.8 box a miss."""
+    gts = [{"boxes": [[0, 0, 10, 10]], "labels": [4]}, {"boxes": [[100, 50, 120, 90]], "labels": [4]}]
+    dets = [{"boxes": [[0, 0, 10, 11], [0, 0, 10, 21]], "scores": [0.9, 0.8], "labels": [4, 4]},
+            {"boxes": [[101, 50, 121, 90]], "scores": [0.7], "labels": [4]}]
+    r = evaluate_detections(dets, gts)
+    assert r.ap[4] == pytest.approx((51 + 50 * 2 / 3) / 101, abs=1e-12)
+    assert r.num_gt[4] == 2 and r.num_det[4] == 3
+    assert np.isnan(r.ap[[0, 1, 2, 3, 5]]).all() and r.map == pytest.approx(r.ap[4])
+    # the flipped ranking (FP last) reaches recall 1 at precision 1
+    dets[0]["scores"] = [0.9, 0.1]
+    assert evaluate_detections(dets, gts).ap[4] == pytest.approx(1.0)

@@ -4,7 +4,9 @@ import json
 import numpy as np
 import pytest
 
-from neural_ae_ros.scenes import drives, generate, objects, panorama, procedural
+from neural_ae_ros.classes import CLASS_NAMES
+from neural_ae_ros.scenes import (background, camera_geometry, compositing, drives, generate, panorama, placement,
+                                  radiometry, world)
 from neural_ae_ros.scenes.contact_sheet import sheet_from_dir
 
 W, H = 160, 96
@@ -43,10 +45,10 @@ def test_boxes_inside_image_and_match_masks(kind):
                 assert 0 <= x0 < x1 <= W and 0 <= y0 < y1 <= H
                 ys, xs = np.nonzero(fr.instance_map == b["id"])
                 assert [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1] == [x0, y0, x1, y1]
-                assert b["cls"] in objects.CLASSES and objects.CLASSES[b["class_id"]] == b["cls"]
+                assert b["cls"] in CLASS_NAMES and CLASS_NAMES[b["class_id"]] == b["cls"]
             for b in fr.boxes:  # the occlusion rule
-                assert b["visible_fraction"] >= objects.MIN_VISIBLE_FRACTION
-                assert b["box"][3] - b["box"][1] >= objects.MIN_BOX_HEIGHT_PX
+                assert b["visible_fraction"] >= compositing.MIN_VISIBLE_FRACTION
+                assert b["box"][3] - b["box"][1] >= compositing.MIN_BOX_HEIGHT_PX
             for g in fr.ignored:
                 assert g["reason"] in ("occluded_or_truncated", "small", "hidden")
             ids = set(np.unique(fr.instance_map)) - {0}
@@ -54,12 +56,12 @@ def test_boxes_inside_image_and_match_masks(kind):
 
 
 def test_occluded_object_is_ignored():
-    w = procedural.sample_world(np.random.default_rng(0), "overcast")
-    cam = procedural.Camera(W, H, 60.0, pitch_deg=-2)
+    w = world.sample_world(np.random.default_rng(0), "overcast")
+    cam = camera_geometry.Camera(W, H, 60.0, pitch_deg=-2)
     rng = np.random.default_rng(1)
-    far = objects.make_object(rng, "car_van", 0.0, 30.0, view="rear")
-    near = objects.make_object(rng, "bus_truck", 0.0, 15.0, view="rear")  # hides the car
-    c = objects.composite(procedural.render_background(w, cam), cam, w, [far, near])
+    far = placement.make_object(rng, "car_van", 0.0, 30.0, view="rear")
+    near = placement.make_object(rng, "bus_truck", 0.0, 15.0, view="rear")  # hides the car
+    c = compositing.composite(background.render_background(w, cam), cam, w, [far, near])
     assert [b["cls"] for b in c.boxes] == ["bus_truck"]
     assert c.ignored and c.ignored[0]["cls"] == "car_van" and c.ignored[0]["visible_fraction"] < 0.4
 
@@ -68,7 +70,7 @@ def test_split_files_index_and_dynamic_range(tmp_path):
     idx = generate.generate_split(tmp_path, "val", 6, seed=2, width=W, height=H, progress=False)
     on_disk = json.loads((tmp_path / "index.json").read_text())
     assert on_disk["count"] == 6 and on_disk["split"] == "val" and on_disk["seed"] == 2
-    assert set(on_disk["class_counts"]) == set(objects.CLASSES)
+    assert set(on_disk["class_counts"]) == set(CLASS_NAMES)
     for row in idx["scenes"]:
         sc = generate.load_scene(tmp_path / row["file"])
         assert sc["radiance"].shape == (2, 3, H, W)
@@ -90,7 +92,7 @@ def test_float16_scaled_storage_precision():
 
 def test_test_split_is_hard_enough():
     # 320 x 192 so that the sun disc, lamps and lights cover realistic pixel fractions
-    drs = [procedural.dynamic_range_db(generate.make_scene("test", 0, k, 320, 192, pairs=False)["frames"][0].radiance)
+    drs = [radiometry.dynamic_range_db(generate.make_scene("test", 0, k, 320, 192, pairs=False)["frames"][0].radiance)
            for k in range(24)]
     assert np.median(drs) >= 80.0
 
@@ -103,7 +105,7 @@ def test_panorama_heading_sectors_are_disjoint():
             a0, a1 = panorama.crop_azimuth_range(v["heading_deg"], v["pitch_deg"], v["hfov_deg"], 640, 384)
             assert lo <= a0 and a1 <= hi
             # the exact ray grid agrees
-            cam = procedural.Camera(64, 38, v["hfov_deg"], yaw_deg=v["heading_deg"], pitch_deg=v["pitch_deg"])
+            cam = camera_geometry.Camera(64, 38, v["hfov_deg"], yaw_deg=v["heading_deg"], pitch_deg=v["pitch_deg"])
             d = cam.rays()
             az = np.degrees(np.arctan2(d[0], d[2])) % 360
             assert az.min() >= lo - 1e-6 and az.max() <= hi + 1e-6
@@ -124,8 +126,8 @@ def test_drives(name):
     assert rad.shape == (3, 64, 96) and rad.dtype == np.float32 and np.isfinite(rad).all()
     assert src.events, "every drive has an illumination event"
     for e in src.events:
-        assert 0 <= e.frame < 60 and e.factor > 0
-        _, _, evs = src.frame(e.frame)
+        assert 0 <= e.frame_index < 60 and e.factor > 0
+        _, _, evs = src.frame(e.frame_index)
         assert e in evs
     again = drives.DriveSource(name, 96, 64, seed=4, num_frames=60)
     np.testing.assert_array_equal(again.frame(17)[0], src.frame(17)[0])
@@ -137,7 +139,7 @@ def test_tunnel_drive_gets_darker_inside():
     entry = next(e for e in src.events if e.kind == "tunnel_entry")
     assert entry.factor < 0.5
     exit_ = next(e for e in src.events if e.kind == "tunnel_exit")
-    mid = (entry.frame + exit_.frame) // 2
+    mid = (entry.frame_index + exit_.frame_index) // 2
     assert src.frame(mid)[0].mean() < 0.5 * src.frame(0)[0].mean()
 
 
@@ -145,16 +147,16 @@ def test_panorama_pan_scripted_tunnel():
     src = drives.DriveSource("panorama_pan", 64, 40, seed=0, num_frames=30)
     e_in, e_out = src.events
     assert (e_in.kind, e_in.factor, e_out.kind, e_out.factor) == ("tunnel_entry", 1e-3, "tunnel_exit", 1e3)
-    inside = src.render(e_in.frame)
+    inside = src.render(e_in.frame_index)
     src.stage.gain_path = None
-    plain = src.stage.render(src.time_of(e_in.frame))
+    plain = src.stage.render(src.time_of(e_in.frame_index))
     np.testing.assert_allclose(inside.radiance, plain.radiance * np.float32(1e-3), rtol=1e-6)
 
 
 def test_radiance_scale_is_as_documented():
     # white Lambertian in full sun ~7e7 e-/s; a daylight frame's median ~1e6-1e7 e-/s; night
     # frames 1e3-1e4x darker by median (emitters and the sun dominate means, as in real scenes)
-    assert 6e7 < procedural.SUN_WHITE < 8e7
+    assert 6e7 < radiometry.SUN_WHITE < 8e7
     def med(kind, i):
         r = generate.make_scene("train", 1, i, W, H, pairs=False, kind=kind)["frames"][0].radiance
         return float(np.median(0.2126 * r[0] + 0.7152 * r[1] + 0.0722 * r[2]))

@@ -16,7 +16,7 @@ from neural_ae_ros.evaluation.loop_scores import TraceRow, oscillation, step_eve
 from neural_ae_ros.imaging.camera import ExposureScheduler, SimulatedSensor
 from neural_ae_ros.imaging.exposure import CameraExposureInfo
 from neural_ae_ros.imaging.sensor import SensorParams
-from neural_ae_ros.scenes.sources import IlluminationEvent
+from neural_ae_ros.scenes.illumination_events import IlluminationEvent
 
 from .base import INPUT_RAW, Observation, make_method
 from .controller import ControllerSettings, ExposureController

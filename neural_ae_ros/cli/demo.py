@@ -30,7 +30,7 @@ def comparison_table(results) -> str:
 
 
 def _run(args) -> int:
-    from neural_ae_ros.parameters import load_config
+    from neural_ae_ros.config import load_config
     from neural_ae_ros.evaluation.plots import plot_exposure_traces
     from neural_ae_ros.ros.loop import run_loop, write_json
     from neural_ae_ros.imaging.sensor import SensorParams

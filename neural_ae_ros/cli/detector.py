@@ -59,12 +59,11 @@ def _cmd_eval(args) -> int:
 def add_commands(subparsers) -> None:
     from neural_ae_ros.detector.checkpoint import DEFAULT_CHECKPOINT
 
-    p = subparsers.add_parser(
-        "train-detector",
+    p = _scene_command(
+        subparsers, "train-detector", "train",
         help="train the object detector on well-exposed LDR renders of scenes",
         description="Render scenes at e_base (paper 000 Sec. 5.3) through the sensor model and ISP, "
                     "train the detector, write CHECKPOINT.pt + CHECKPOINT.json.")
-    p.add_argument("--scenes", required=True, type=Path, help="scene directory (neural-ae scenes --split train)")
     p.add_argument("--val-scenes", type=Path, help="optional validation scene directory")
     p.add_argument("--out", type=Path, default=Path("artifacts/detector/detector.pt"),
                    help="checkpoint path (.pt; the .json goes beside it)")
@@ -82,25 +81,33 @@ def add_commands(subparsers) -> None:
                    help="training renders at a factor log-uniform in [LO, HI] x e_base (default +-0.5 EV)")
     p.add_argument("--max-minutes", type=float,
                    help="time budget of the training loop: the cosine LR schedule follows it and training stops at it")
-    p.add_argument("--max-scenes", type=int)
-    p.add_argument("--val-every", type=int, default=5)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--val-every", type=int, default=5, help="validate every N epochs (with --val-scenes)")
+    _add_run_options(p, seed=0)
     p.set_defaults(func=_cmd_train)
 
-    e = subparsers.add_parser(
-        "detector-eval",
+    e = _scene_command(
+        subparsers, "detector-eval", "test",
         help="detector AP@0.5 / mAP on scenes captured at exposure factors of e_base",
         description="Capture every scene at factor x e_base (paper 000 Sec. 5.3), develop with the ISP, "
                     "detect, and print AP@0.5 per class and mAP for each factor.")
-    e.add_argument("--scenes", required=True, type=Path, help="scene directory (neural-ae scenes --split test)")
     e.add_argument("--checkpoint", type=Path, help=f"detector checkpoint (default {DEFAULT_CHECKPOINT.name} shipped)")
     e.add_argument("--exposure-factors", type=float, nargs="+", default=[0.1, 1.0, 10.0])
     e.add_argument("--json", type=Path, help="write the results here")
     e.add_argument("--no-hflip", action="store_true", help="do not add horizontally flipped images")
-    e.add_argument("--max-scenes", type=int)
-    e.add_argument("--seed", type=int, default=1234)
-    e.add_argument("--threads", type=int, default=2)
-    e.add_argument("--no-progress", action="store_true")
+    _add_run_options(e, seed=1234)
     e.set_defaults(func=_cmd_eval)
+
+
+def _scene_command(subparsers, name: str, split: str, help: str, description: str):
+    """A detector command reading a scene directory (``--scenes``, made by ``neural-ae scenes``)."""
+    p = subparsers.add_parser(name, help=help, description=description)
+    p.add_argument("--scenes", required=True, type=Path, help=f"scene directory (neural-ae scenes --split {split})")
+    return p
+
+
+def _add_run_options(p, seed: int) -> None:
+    """Options both detector commands take: scene cap, seed, torch threads, progress bar."""
+    p.add_argument("--max-scenes", type=int, help="use at most this many scenes of the directory")
+    p.add_argument("--seed", type=int, default=seed, help=f"random seed (default {seed})")
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")

@@ -11,6 +11,7 @@ COMMAND_MODULES = (
     "neural_ae_ros.cli.demo",
     "neural_ae_ros.cli.scenes",
     "neural_ae_ros.cli.detector",
+    "neural_ae_ros.cli.train",
 )
 
 

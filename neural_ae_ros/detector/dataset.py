@@ -2,7 +2,7 @@
 
 Scenes come from ``neural-ae scenes --split ... --out DIR`` (:mod:`neural_ae_ros.scenes`): a
 directory with ``index.json`` and one ``.npz`` per scene holding the radiance in e-/s
-(``(3, H, W)``) and the labelled boxes (classes of :data:`neural_ae_ros.evaluation.detection_metrics.CLASS_NAMES`).
+(``(3, H, W)``) and the labelled boxes (classes of :data:`neural_ae_ros.classes.CLASS_NAMES`).
 
 Exposure (paper 000, Section 5.3): the base exposure of a frame is
 
@@ -31,7 +31,7 @@ from tqdm import tqdm
 from neural_ae_ros.imaging import sensor as sensor_mod
 from neural_ae_ros.imaging.exposure import SIMULATION_LIMITS, base_exposure_s, split_exposure
 from neural_ae_ros.imaging.isp import Isp, IspParams
-from neural_ae_ros.evaluation.detection_metrics import CLASS_NAMES
+from neural_ae_ros.classes import CLASS_NAMES
 from .inference import resize_rgb
 
 T_MAX_S = SIMULATION_LIMITS.max_exposure_time_s  # paper 000 Eq. 6

@@ -79,7 +79,7 @@ def detector_eval(
         "checkpoint_commit": det.metadata.get("commit"),
         "classes": list(det.classes),
         "input_size": list(det.input_size),
-        "metric": "AP at IoU 0.5, COCO 101-point interpolation (pycocotools-equivalent), mAP over classes with ground truth",
+        "metric": "AP at IoU 0.5, COCO 101-point interpolation (pycocotools COCOeval), mAP over classes with ground truth",
         "exposure": "factor x e_base, e_base = 0.5 M_white / (g1 mean radiance) (paper 000 Sec. 5.3)",
         "seed": seed,
         "score_threshold": score_threshold,

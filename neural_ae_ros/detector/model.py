@@ -40,7 +40,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from neural_ae_ros.evaluation.detection_metrics import CLASS_NAMES
+from neural_ae_ros.classes import CLASS_NAMES
 
 #: Channels of the stage-2 ("ResNet conv2") feature map the semantic AE branch consumes.
 CONV2_CHANNELS = 128

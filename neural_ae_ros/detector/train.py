@@ -19,7 +19,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from neural_ae_ros.evaluation.detection_metrics import CLASS_NAMES, evaluate_detections
+from neural_ae_ros.classes import CLASS_NAMES
+from neural_ae_ros.evaluation.detection_metrics import evaluate_detections
 from .checkpoint import save_checkpoint
 from .dataset import (DetectionDataset, LdrRenderer, RenderedSample, collate, load_scene_index,
                       render_scenes)

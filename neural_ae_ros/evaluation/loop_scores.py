@@ -144,7 +144,7 @@ def step_events(trace: Sequence[TraceRow], events, target_level_dn: Optional[flo
         target = target_level_dn if target_level_dn is not None else reference
         conv = None if target is None else convergence_frames(trace, e.frame_index, target, black_level_dn,
                                                               tolerance_ev, hold=hold, until_frame=until)
-        record = {"name": e.name, "frame_index": e.frame_index, "factor": e.factor,
+        record = {"name": e.kind, "frame_index": e.frame_index, "factor": e.factor,
                   "target_level_dn": target, "frames_to_converge": conv,
                   "overshoot_ev": None if target is None else overshoot_ev(trace, e.frame_index, target,
                                                                             black_level_dn, until)}

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, List, Mapping, Optional, Tuple, Union
 
-from neural_ae_ros.imaging.sensor import default_config_dir
+from neural_ae_ros.config import config_path, load_yaml
 
 __all__ = [
     "FrameExposure",
@@ -44,14 +44,8 @@ def _is_num(v: Any) -> bool:
 
 
 def _load_yaml(path: Optional[Union[str, Path]]) -> Mapping[str, Any]:
-    import yaml
-
-    p = Path(path) if path is not None else default_config_dir() / DEFAULT_CAMERA_YAML
-    with open(p, "r", encoding="utf-8") as fh:
-        data = yaml.safe_load(fh) or {}
-    if not isinstance(data, Mapping):
-        raise ValueError(f"{p}: expected a mapping at top level")
-    return data
+    """``path`` or ``config/camera.yaml`` (:func:`neural_ae_ros.config.load_yaml`)."""
+    return load_yaml(path if path is not None else config_path(DEFAULT_CAMERA_YAML))
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,21 @@
 
 Formats
 - OpenEXR (``.exr``) through the ``openexr`` package (``OpenEXR.File``); channels ``RGB``,
-  ``RGBA``, separate ``R``/``G``/``B`` or a single luminance channel ``Y``.
-- Radiance RGBE (``.hdr``, ``.pic``), read and written by a small reader/writer in this module
-  (new run-length scanlines, old flat scanlines; standard ``-Y H +X W`` orientation and its
-  flips).
+  ``RGBA``, separate ``R``/``G``/``B``, luminance/chroma ``Y``/``RY``/``BY`` (converted to RGB,
+  below) or luminance ``Y`` alone (grey).
+- Radiance RGBE (``.hdr``, ``.pic``) through OpenCV (``cv2.imread``/``cv2.imwrite``, RLE
+  scanlines). The header is checked here first so that errors say what is wrong: signature,
+  ``FORMAT``, the standard ``-Y H +X W`` orientation (the only one OpenCV reads) and
+  ``EXPOSURE=`` (pixel values are divided by it, as the Radiance format defines).
+
+Luminance/chroma EXR (what OpenEXR's ``RgbaOutputFile`` writes with ``WRITE_YC``): ``Y`` at full
+resolution, ``RY = (R - Y) / Y`` and ``BY = (B - Y) / Y``, usually subsampled 2 x 2. RGB is
+``R = (RY + 1) Y``, ``B = (BY + 1) Y``, ``G = (Y - w_R R - w_B B) / w_G`` with the luminance
+weights ``w`` of the file's ``chromaticities`` (Rec. 709 / sRGB when absent: 0.2126, 0.7152,
+0.0722), as OpenEXR's ``RgbaYca::YCAtoRGB``; chroma is upsampled by pixel replication
+(OpenEXR's own reader uses a longer filter: the two differ only at chroma edges). Not OpenCV:
+its EXR reader (4.14) computes G with the primaries' *y chromaticities* (0.33, 0.60, 0.06) as
+luminance weights, which turns a (3.27, 0.52, 0.17) pixel into (3.27, -0.01, 0.17).
 
 All loaders return ``float32`` arrays of shape ``(3, H, W)`` (channel first, linear RGB, the
 file's own relative units). :func:`load_radiance` validates and optionally rescales them to
@@ -33,9 +44,11 @@ __all__ = [
     "load_hdr",
     "load_hdr_file",
     "load_radiance",
+    "luminance_weights",
     "validate_radiance",
     "write_exr",
     "write_hdr",
+    "yc_to_rgb",
 ]
 
 NEGATIVE_REL_TOL = 0.01
@@ -52,26 +65,63 @@ class HDRLoadError(ValueError):
 
 
 # ----------------------------------------------------------------------------------- OpenEXR
+#: CIE xy of the red, green, blue primaries and the white point of Rec. 709 / sRGB: OpenEXR's
+#: default ``chromaticities``.
+REC709_CHROMATICITIES = (0.64, 0.33, 0.30, 0.60, 0.15, 0.06, 0.3127, 0.3290)
+
+
+def luminance_weights(chromaticities=REC709_CHROMATICITIES) -> np.ndarray:
+    """``(w_R, w_G, w_B)``: the Y row of the RGB -> XYZ matrix of these primaries (sums to 1)."""
+    xr, yr, xg, yg, xb, yb, xw, yw = (float(v) for v in chromaticities)
+    primaries = np.array([[xr / yr, xg / yg, xb / yb],
+                          [1.0, 1.0, 1.0],
+                          [(1 - xr - yr) / yr, (1 - xg - yg) / yg, (1 - xb - yb) / yb]])
+    white = np.array([xw / yw, 1.0, (1 - xw - yw) / yw])
+    return np.linalg.solve(primaries, white)
+
+
+def _full_res(channel, height: int, width: int) -> np.ndarray:
+    """A channel's pixels at full resolution (subsampled chroma repeated), float32 (H, W)."""
+    a = np.asarray(channel.pixels, dtype=np.float32)
+    ys, xs = int(getattr(channel, "ySampling", 1) or 1), int(getattr(channel, "xSampling", 1) or 1)
+    if (ys, xs) != (1, 1):
+        a = np.repeat(np.repeat(a, ys, axis=0), xs, axis=1)
+    return a[:height, :width]
+
+
+def yc_to_rgb(y: np.ndarray, ry: np.ndarray, by: np.ndarray, chromaticities=REC709_CHROMATICITIES) -> np.ndarray:
+    """Luminance/chroma (``Y``, ``RY``, ``BY``, full resolution) -> float32 ``(H, W, 3)`` RGB."""
+    w_r, w_g, w_b = luminance_weights(chromaticities)
+    r = (ry + 1.0) * y
+    b = (by + 1.0) * y
+    g = (y - w_r * r - w_b * b) / w_g
+    return np.stack([r, g, b], -1).astype(np.float32)
+
+
 def load_exr(path) -> np.ndarray:
     """Read an OpenEXR file into float32 ``(3, H, W)`` (not validated for values)."""
+    import OpenEXR
+
     path = Path(path)
     if not path.is_file():
         raise HDRLoadError(path, "no such file")
     try:
-        import OpenEXR  # noqa: WPS433 (optional heavy import)
-    except ImportError as exc:  # pragma: no cover - dependency is declared
-        raise HDRLoadError(path, f"the 'openexr' package is needed to read EXR ({exc})") from exc
-    try:
         with OpenEXR.File(str(path)) as f:
             channels = f.channels()
+            header = f.header()
             if "RGB" in channels or "RGBA" in channels:
                 arr = np.asarray(channels["RGB" if "RGB" in channels else "RGBA"].pixels)
                 arr = arr[..., :3]
             elif all(c in channels for c in ("R", "G", "B")):
                 arr = np.stack([np.asarray(channels[c].pixels) for c in ("R", "G", "B")], -1)
             elif "Y" in channels:
-                y = np.asarray(channels["Y"].pixels)
-                arr = np.stack([y, y, y], -1)
+                y = np.asarray(channels["Y"].pixels, dtype=np.float32)
+                if "RY" in channels and "BY" in channels:
+                    h, w = y.shape
+                    arr = yc_to_rgb(y, _full_res(channels["RY"], h, w), _full_res(channels["BY"], h, w),
+                                    header.get("chromaticities", REC709_CHROMATICITIES))
+                else:
+                    arr = np.stack([y, y, y], -1)
             else:
                 raise HDRLoadError(path, f"no RGB or Y channels (has {sorted(channels)})")
     except HDRLoadError:
@@ -95,143 +145,72 @@ def write_exr(path, rgb_chw: np.ndarray, half: bool = False) -> None:
 
 
 # ------------------------------------------------------------------------------ Radiance RGBE
-_RES_RE = re.compile(rb"^([-+])([YX])\s+(\d+)\s+([-+])([YX])\s+(\d+)\s*$")
+_RES_RE = re.compile(rb"^-Y\s+(\d+)\s+\+X\s+(\d+)$")
+_MAX_HEADER_BYTES = 1 << 16
 
 
-def _rgbe_to_float(rgbe: np.ndarray) -> np.ndarray:
-    """(..., 4) uint8 RGBE -> (..., 3) float32, Radiance convention (m + 0.5) * 2^(e-136)."""
-    e = rgbe[..., 3].astype(np.int32)
-    scale = np.where(e > 0, np.ldexp(1.0, e - 136), 0.0).astype(np.float32)
-    return (rgbe[..., :3].astype(np.float32) + 0.5) * scale[..., None]
+def _radiance_header(path: Path) -> tuple:
+    """``(height, width, exposure)`` from a Radiance header; :class:`HDRLoadError` if unusable."""
+    with open(path, "rb") as fh:
+        head = fh.read(_MAX_HEADER_BYTES)
+    if not (head.startswith(b"#?RADIANCE") or head.startswith(b"#?RGBE")):
+        raise HDRLoadError(path, "not a Radiance .hdr file (missing '#?RADIANCE' signature)")
+    end = head.find(b"\n\n")
+    if end < 0:
+        raise HDRLoadError(path, "truncated header (no empty line before the resolution line)")
+    exposure = 1.0
+    for line in head[:end].split(b"\n")[1:]:
+        line = line.strip()
+        if line.startswith(b"FORMAT=") and line[7:] != b"32-bit_rle_rgbe":
+            raise HDRLoadError(path, f"unsupported {line.decode('ascii', 'replace')} (only 32-bit_rle_rgbe)")
+        if line.startswith(b"EXPOSURE="):
+            try:
+                exposure *= float(line[9:])
+            except ValueError as exc:
+                raise HDRLoadError(path, f"bad header line {line[:40]!r}") from exc
+    nl = head.find(b"\n", end + 2)
+    if nl < 0:
+        raise HDRLoadError(path, "truncated header (no resolution line)")
+    res = head[end + 2:nl].strip()
+    m = _RES_RE.match(res)
+    if not m:
+        raise HDRLoadError(path, f"resolution line {res[:40]!r}: only the standard '-Y H +X W' orientation is read")
+    if not exposure > 0:
+        raise HDRLoadError(path, f"EXPOSURE={exposure} (must be > 0)")
+    return int(m.group(1)), int(m.group(2)), exposure
 
 
 def load_hdr(path) -> np.ndarray:
-    """Read a Radiance RGBE ``.hdr`` file into float32 ``(3, H, W)``."""
+    """Read a Radiance RGBE ``.hdr`` file into float32 ``(3, H, W)`` (OpenCV decodes the pixels)."""
+    import cv2
+
     path = Path(path)
     if not path.is_file():
         raise HDRLoadError(path, "no such file")
-    data = path.read_bytes()
-    if not (data.startswith(b"#?RADIANCE") or data.startswith(b"#?RGBE")):
-        raise HDRLoadError(path, "not a Radiance .hdr file (missing '#?RADIANCE' signature)")
-    # header: lines until an empty line; then the resolution line
-    pos = 0
-    fmt = None
-    exposure = 1.0
-    while True:
-        nl = data.find(b"\n", pos)
-        if nl < 0:
-            raise HDRLoadError(path, "truncated header")
-        line = data[pos:nl].strip()
-        pos = nl + 1
-        if not line:
-            break
-        if line.startswith(b"FORMAT="):
-            fmt = line[7:].decode("ascii", "replace")
-        elif line.startswith(b"EXPOSURE="):
-            try:
-                exposure *= float(line[9:])
-            except ValueError:
-                pass
-    if fmt is not None and fmt != "32-bit_rle_rgbe":
-        raise HDRLoadError(path, f"unsupported FORMAT={fmt} (only 32-bit_rle_rgbe)")
-    nl = data.find(b"\n", pos)
-    if nl < 0:
-        raise HDRLoadError(path, "truncated header (no resolution line)")
-    m = _RES_RE.match(data[pos:nl].strip())
-    if not m:
-        raise HDRLoadError(path, f"bad resolution line {data[pos:nl][:40]!r}")
-    pos = nl + 1
-    s1, a1, n1, s2, a2, n2 = m.groups()
-    if a1 == a2:
-        raise HDRLoadError(path, "bad resolution line (same axis twice)")
-    n1, n2 = int(n1), int(n2)
-    height, width = (n1, n2) if a1 == b"Y" else (n2, n1)
+    height, width, exposure = _radiance_header(path)
     if height <= 0 or width <= 0:
         raise HDRLoadError(path, f"empty image {width}x{height}")
-    nscan, scanlen = n1, n2
-    buf = np.frombuffer(data, dtype=np.uint8)
-    out = np.empty((nscan, scanlen, 4), np.uint8)
-    try:
-        for s in range(nscan):
-            pos = _read_scanline(buf, pos, scanlen, out[s])
-    except IndexError as exc:
-        raise HDRLoadError(path, f"truncated pixel data ({exc})") from exc
-    img = _rgbe_to_float(out)  # (n1, n2, 3) in file order
-    if a1 == b"X":  # scanlines are columns
-        img = np.swapaxes(img, 0, 1)
-        sy, sx = s2, s1
-    else:
-        sy, sx = s1, s2
-    if sy == b"+":  # +Y: bottom to top
-        img = img[::-1]
-    if sx == b"-":
-        img = img[:, ::-1]
-    if exposure != 1.0 and exposure > 0:
-        img = img / np.float32(exposure)
-    return np.ascontiguousarray(np.moveaxis(img, -1, 0))
-
-
-def _read_scanline(buf: np.ndarray, pos: int, width: int, out: np.ndarray) -> int:
-    """Decode one scanline into ``out`` (width, 4); return the new position."""
-    if pos + 4 > buf.size:
-        raise IndexError("scanline header past end of file")
-    b0, b1, b2, b3 = (int(v) for v in buf[pos:pos + 4])
-    if not (8 <= width <= 0x7FFF and b0 == 2 and b1 == 2 and (b2 & 0x80) == 0):
-        # flat (old-style run-length with repeat pixels is not supported: flat only)
-        end = pos + 4 * width
-        if end > buf.size:
-            raise IndexError("flat scanline past end of file")
-        out[:] = buf[pos:end].reshape(width, 4)
-        return end
-    if ((b2 << 8) | b3) != width:
-        raise IndexError("scanline width mismatch")
-    pos += 4
-    for c in range(4):
-        x = 0
-        while x < width:
-            count = int(buf[pos])
-            pos += 1
-            if count > 128:
-                count -= 128
-                if x + count > width:
-                    raise IndexError("run overflows scanline")
-                out[x:x + count, c] = buf[pos]
-                pos += 1
-            else:
-                if count == 0 or x + count > width:
-                    raise IndexError("bad literal count")
-                if pos + count > buf.size:
-                    raise IndexError("literal past end of file")
-                out[x:x + count, c] = buf[pos:pos + count]
-                pos += count
-            x += count
-    return pos
+    bgr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if bgr is None:
+        raise HDRLoadError(path, "truncated or corrupt pixel data (OpenCV could not decode it)")
+    if bgr.shape != (height, width, 3):
+        raise HDRLoadError(path, f"decoded {bgr.shape} pixels, header says {height}x{width}")
+    rgb = np.moveaxis(bgr[..., ::-1], -1, 0).astype(np.float32)
+    if exposure != 1.0:
+        rgb /= np.float32(exposure)
+    return np.ascontiguousarray(rgb)
 
 
 def write_hdr(path, rgb_chw: np.ndarray) -> None:
-    """Write float ``(3, H, W)`` linear RGB as a Radiance RGBE file (RLE scanlines, literals)."""
-    rgb = np.moveaxis(np.asarray(rgb_chw, dtype=np.float64), 0, -1)
-    rgb = np.maximum(rgb, 0.0)
-    h, w, _ = rgb.shape
-    v = rgb.max(-1)
-    mant, expo = np.frexp(v)
-    scale = np.where(v > 1e-32, mant * 256.0 / np.where(v > 1e-32, v, 1.0), 0.0)
-    rgbe = np.zeros((h, w, 4), np.uint8)
-    rgbe[..., :3] = np.clip(np.floor(rgb * scale[..., None]), 0, 255).astype(np.uint8)
-    rgbe[..., 3] = np.where(v > 1e-32, np.clip(expo + 128, 0, 255), 0).astype(np.uint8)
-    parts = [b"#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n", f"-Y {h} +X {w}\n".encode()]
-    rle = 8 <= w <= 0x7FFF
-    for y in range(h):
-        if not rle:
-            parts.append(rgbe[y].tobytes())
-            continue
-        parts.append(bytes([2, 2, w >> 8, w & 0xFF]))
-        for c in range(4):
-            row = rgbe[y, :, c]
-            for x0 in range(0, w, 128):
-                chunk = row[x0:x0 + 128]
-                parts.append(bytes([chunk.size]) + chunk.tobytes())
-    Path(path).write_bytes(b"".join(parts))
+    """Write float ``(3, H, W)`` linear RGB as a Radiance RGBE file (OpenCV, RLE scanlines).
+
+    Negative values are written as 0 (RGBE has no sign).
+    """
+    import cv2
+
+    rgb = np.maximum(np.moveaxis(np.asarray(rgb_chw, dtype=np.float32), 0, -1), 0.0)
+    if not cv2.imwrite(str(path), np.ascontiguousarray(rgb[..., ::-1])):
+        raise OSError(f"{path}: OpenCV could not write the Radiance file")
 
 
 # ------------------------------------------------------------------------------- validation

@@ -40,9 +40,7 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 import torch.nn.functional as F
-import yaml
-
-from neural_ae_ros.config import config_path
+from neural_ae_ros.config import config_path, load_yaml
 
 
 DEFAULT_CONFIG_NAME = "isp.yaml"
@@ -113,9 +111,13 @@ class IspParams:
 
     @classmethod
     def from_yaml(cls, path: str | Path | None = None) -> "IspParams":
-        path = Path(path) if path is not None else config_path(DEFAULT_CONFIG_NAME)
-        with open(path) as f:
-            return cls.from_dict(yaml.safe_load(f))
+        """``config/isp.yaml`` (or ``path``); errors name the file."""
+        path = path if path is not None else config_path(DEFAULT_CONFIG_NAME)
+        data = load_yaml(path)
+        try:
+            return cls.from_dict(data)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{path}: {exc}") from exc
 
     @classmethod
     def from_sensor(cls, sensor_params: Any, path: str | Path | None = None, **overrides) -> "IspParams":

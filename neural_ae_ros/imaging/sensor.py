@@ -37,11 +37,10 @@ from typing import Any, Mapping, Optional, Union
 import numpy as np
 import torch
 
-from neural_ae_ros.config import config_dir
+from neural_ae_ros.config import config_path, load_yaml
 
 __all__ = [
     "SensorParams",
-    "default_config_dir",
     "bayer_sample_rggb",
     "quantize_ste",
     "capture",
@@ -63,11 +62,6 @@ _SHOT_STD_EPS_E2 = 1e-3
 
 Number = Union[float, int]
 TensorLike = Union[torch.Tensor, Number]
-
-
-def default_config_dir() -> Path:
-    """The package's ``config`` directory (:func:`neural_ae_ros.config.config_dir`)."""
-    return config_dir()
 
 
 @dataclass(frozen=True)
@@ -131,14 +125,7 @@ class SensorParams:
     @classmethod
     def from_yaml(cls, path: Optional[Union[str, Path]] = None) -> "SensorParams":
         """Load from YAML; default ``<config dir>/sensor_imx249.yaml``."""
-        import yaml
-
-        p = Path(path) if path is not None else default_config_dir() / DEFAULT_SENSOR_YAML
-        with open(p, "r", encoding="utf-8") as fh:
-            data = yaml.safe_load(fh) or {}
-        if not isinstance(data, Mapping):
-            raise ValueError(f"{p}: expected a mapping at top level")
-        return cls.from_dict(data)
+        return cls.from_dict(load_yaml(path if path is not None else config_path(DEFAULT_SENSOR_YAML)))
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -8,13 +8,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from neural_ae_ros.imaging.sensor import default_config_dir
+from neural_ae_ros.config import config_path
 
 PROFILE_FILE_NAME = "fastdds_shm.xml"
 
 
 def shm_profile_path() -> Path:
-    return default_config_dir() / PROFILE_FILE_NAME
+    return config_path(PROFILE_FILE_NAME)
 
 
 def configure_middleware(environ=None) -> dict:

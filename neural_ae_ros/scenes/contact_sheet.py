@@ -13,8 +13,6 @@ from typing import Iterable, Optional
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .objects import CLASSES
-
 CLASS_COLOURS = {
     "bike": (255, 160, 0), "bus_truck": (255, 60, 200), "car_van": (0, 230, 255),
     "person": (255, 255, 0), "traffic_light": (80, 255, 80), "traffic_sign": (255, 80, 80),
@@ -98,4 +96,4 @@ def sheet_from_dir(scene_dir, out_png, max_scenes: int = 16, cols: int = 4, tile
     return out_png
 
 
-__all__ = ["CLASS_COLOURS", "CLASSES", "tone_map", "draw_boxes", "render_tile", "contact_sheet", "sheet_from_dir"]
+__all__ = ["CLASS_COLOURS", "tone_map", "draw_boxes", "render_tile", "contact_sheet", "sheet_from_dir"]

@@ -40,23 +40,17 @@ from typing import Optional
 
 import numpy as np
 
-from . import objects as ob
 from . import panorama as pn
-from . import procedural as pr
-from .procedural import Background, Camera, World
+from .background import Background, render_background
+from .camera_geometry import Camera
+from .compositing import composite
+from .illumination_events import IlluminationEvent
+from .lighting import artificial_light, sun_visibility
+from .materials import ROAD, SKY
+from .placement import sample_objects
+from .world import World, sample_world, sun_vector
 
 DRIVES = ("tunnel", "low_sun", "bridge", "night_streetlight", "panorama_pan")
-
-
-@dataclass
-class IlluminationEvent:
-    frame: int
-    kind: str
-    factor: float
-    time_s: float
-
-    def to_dict(self):
-        return dict(frame=self.frame, kind=self.kind, factor=self.factor, time_s=self.time_s)
 
 
 @dataclass
@@ -97,14 +91,14 @@ class ProceduralStage:
         el, az = self.sun_path(t)
         w = World.__new__(World)
         w.__dict__.update(self.world.__dict__)
-        w.sun_dir = pr.sun_vector(el, az)
+        w.sun_dir = sun_vector(el, az)
         return w
 
     def render(self, t: float, width=None, height=None, with_objects=True) -> SceneFrame:
         cam = self.camera(t, width, height)
         w = self.world_at(t)
-        bg = pr.render_background(w, cam)
-        c = ob.composite(bg, cam, w, self.objs if with_objects else [], t)
+        bg = render_background(w, cam)
+        c = composite(bg, cam, w, self.objs if with_objects else [], t)
         return SceneFrame(c.radiance, c.boxes, c.ignored, c.instance_map, t, dict(self.meta))
 
 
@@ -140,7 +134,7 @@ class PanoramaStage:
                 self._white_cache[key] = pn.white_radiance(self.name, normal, self._sun_thr if self.shadowed else None)
             white = np.broadcast_to(self._white_cache[key][:, None], (3, P.shape[1])).copy()
             nrm = np.broadcast_to(np.asarray(normal, np.float32)[:, None], P.shape)
-            head = pr.artificial_light(w, P, nrm, cam, parts=("head",))
+            head = artificial_light(w, P, nrm, cam, parts=("head",))
             return white, head
 
         return light
@@ -153,7 +147,7 @@ class PanoramaStage:
         ground = d[1] < -1e-4
         tt = np.where(ground, cam.y / np.maximum(-d[1], 1e-4), 1e5).astype(np.float32)
         P = cam.center.astype(np.float32)[:, None] + d * tt[None]
-        mat = np.where(ground, pr.ROAD, pr.SKY).astype(np.uint8)
+        mat = np.where(ground, ROAD, SKY).astype(np.uint8)
         fwd = cam.rotation()[:, 2].astype(np.float32)
         depth = np.where(ground, tt * (fwd @ d), 1e5).astype(np.float32).reshape(cam.height, cam.width)
         zeros = np.zeros((3, N), np.float32)
@@ -163,7 +157,7 @@ class PanoramaStage:
     def render(self, t: float, width=None, height=None, with_objects=True) -> SceneFrame:
         cam = self.camera(t, width, height)
         bg = self.background(cam)
-        c = ob.composite(bg, cam, self.world, self.objs if with_objects else [], t, lighting=self._lighting(cam))
+        c = composite(bg, cam, self.world, self.objs if with_objects else [], t, lighting=self._lighting(cam))
         rad = c.radiance
         if self.gain_path is not None:
             g = float(self.gain_path(t))
@@ -177,7 +171,7 @@ def panorama_world(name: str, rng: np.random.Generator) -> World:
     """A stand-in road layout (lanes, sidewalks) and light state for objects on a panorama."""
     info = pn.PANORAMA_INFO[name]
     kind = {"day": "overcast", "dusk": "overcast", "night": "night_rural", "indoor": "overcast"}[info["lighting"]]
-    w = pr.sample_world(rng, kind)
+    w = sample_world(rng, kind)
     w.build_left = w.build_right = None
     w.trees_left_x = w.trees_right_x = None
     w.lamps = None
@@ -198,7 +192,7 @@ def panorama_stage(rng: np.random.Generator, width: int, height: int, split: Opt
     w = panorama_world(view["panorama"], rng)
     yaw = view["heading_deg"]
     # objects are placed in a frame aligned with the initial heading, then rotated into the world
-    local = ob.sample_objects(rng, w, 0.0, 90.0, ego_speed=0.0, density=density, pedestrians=True)
+    local = sample_objects(rng, w, 0.0, 90.0, ego_speed=0.0, density=density, pedestrians=True)
     local = [o for o in local if o.kind != "pole" or True]
     c, s = math.cos(math.radians(yaw)), math.sin(math.radians(yaw))
     objs = []
@@ -217,7 +211,7 @@ def panorama_stage(rng: np.random.Generator, width: int, height: int, split: Opt
 def procedural_stage(rng: np.random.Generator, kind: str, width: int, height: int,
                      hfov_deg: Optional[float] = None) -> ProceduralStage:
     """A random still-scene stage of a procedural ``kind`` (camera placed where the kind is interesting)."""
-    w = pr.sample_world(rng, kind, seed=int(rng.integers(2 ** 31)))
+    w = sample_world(rng, kind, seed=int(rng.integers(2 ** 31)))
     z0 = 0.0
     place = "road"
     if w.tunnel is not None:
@@ -232,7 +226,7 @@ def procedural_stage(rng: np.random.Generator, kind: str, width: int, height: in
     elif w.bridge is not None:
         z0, place = w.bridge.z0 - rng.uniform(-5, 60), "bridge"
     speed = w.speed_m_s
-    objs = ob.sample_objects(rng, w, z0 - 5, z0 + 160, speed)
+    objs = sample_objects(rng, w, z0 - 5, z0 + 160, speed)
     hfov = float(hfov_deg if hfov_deg is not None else rng.uniform(52, 68))
     return ProceduralStage(w, objs, width, height, hfov, z0=z0, speed=speed, pitch_deg=float(rng.uniform(-3.5, 0.5)),
                            cam_x=float(rng.normal(0, 0.25)), cam_y=float(rng.uniform(1.25, 1.6)),
@@ -295,21 +289,21 @@ class DriveSource:
             te = float(rng.uniform(0.25, 0.35)) * T
             tx = float(rng.uniform(0.6, 0.75)) * T
             tz = (z0 + speed * te, z0 + speed * tx)
-            w = pr.sample_world(rng, "tunnel", z_span=(z0 - 60, z_end + 400), tunnel_at=tz, seed=self.seed)
+            w = sample_world(rng, "tunnel", z_span=(z0 - 60, z_end + 400), tunnel_at=tz, seed=self.seed)
             self._event_frames = [(self._z_frame(tz[0], z0, speed), "tunnel_entry"),
                                   (self._z_frame(tz[1], z0, speed), "tunnel_exit")]
         elif name == "bridge":
             tb = float(rng.uniform(0.4, 0.55)) * T
             width_m = float(rng.uniform(15, 35))
             bz = (z0 + speed * tb, z0 + speed * tb + width_m)
-            w = pr.sample_world(rng, "bridge", z_span=(z0 - 60, z_end + 400), bridge_at=bz, seed=self.seed,
+            w = sample_world(rng, "bridge", z_span=(z0 - 60, z_end + 400), bridge_at=bz, seed=self.seed,
                                 sun=(float(rng.uniform(35, 60)), float(rng.uniform(-25, 25))))
             self._event_frames = [(self._z_frame(bz[0], z0, speed), "bridge_entry"),
                                   (self._z_frame(bz[1], z0, speed), "bridge_exit")]
         elif name == "night_streetlight":
             tl = float(rng.uniform(0.35, 0.5)) * T
             zl = z0 + speed * tl
-            w = pr.sample_world(rng, "night_rural", z_span=(z0 - 60, z_end + 400), lamps_from=zl, seed=self.seed)
+            w = sample_world(rng, "night_rural", z_span=(z0 - 60, z_end + 400), lamps_from=zl, seed=self.seed)
             self._event_frames = [(self._z_frame(zl, z0, speed), "streetlights")]
         elif name == "low_sun":
             el = float(rng.uniform(3, 8))
@@ -321,14 +315,14 @@ class DriveSource:
                 a = a * a * (3 - 2 * a)
                 return el, 60.0 + (az_end - 60.0) * a
 
-            w = pr.sample_world(rng, "day_sun", z_span=(z0 - 60, z_end + 400), sun=(el, 60.0), seed=self.seed)
+            w = sample_world(rng, "day_sun", z_span=(z0 - 60, z_end + 400), sun=(el, 60.0), seed=self.seed)
             w.build_left = w.build_right = None  # open road so the sun can be seen
             w.trees_left_x = w.road_left - float(rng.uniform(15, 40))
             w.trees_right_x = w.road_right + float(rng.uniform(15, 40))
             kw["sun_path"] = sun_path
         else:  # pragma: no cover
             raise ValueError(name)
-        objs = ob.sample_objects(rng, w, z0 - 5, z_end + 150, speed, density=1.0)
+        objs = sample_objects(rng, w, z0 - 5, z_end + 150, speed, density=1.0)
         st = ProceduralStage(w, objs, self.width, self.height, self.hfov, z0=z0, speed=speed, pitch_deg=-1.5,
                              meta=dict(source="procedural", drive=name, kind=w.kind), shake_seed=int(rng.integers(2 ** 31)), **kw)
         if name == "low_sun":
@@ -345,7 +339,7 @@ class DriveSource:
             w = st.world_at(t)
             u, v, d = cam.project(cam.center[:, None] + w.sun_dir[:, None] * 1e4)
             inside = d[0] > 0 and 0 <= u[0] < cam.width and 0 <= v[0] < cam.height
-            if inside and pr.sun_visibility(w, cam.center[:, None].astype(np.float32))[0] > 0:
+            if inside and sun_visibility(w, cam.center[:, None].astype(np.float32))[0] > 0:
                 return i
         return self.num_frames - 1
 
@@ -360,7 +354,7 @@ class DriveSource:
         t = self.time_of(i)
         fr = self.stage.render(t, width, height, with_objects)
         fr.meta.update(drive=self.name, seed=self.seed, frame=int(i))
-        fr.events = [e for e in self.events if e.frame == int(i) % self.num_frames] if width is None else []
+        fr.events = [e for e in self.events if e.frame_index == int(i) % self.num_frames] if width is None else []
         return fr
 
     def frame(self, i: int):
@@ -395,7 +389,7 @@ class DriveSource:
                 before = np.mean([self._mean_lum(f - k) for k in (k0, k1)])
                 after = np.mean([self._mean_lum(f + k) for k in (k0, k1)])
                 factor = float(after / max(before, 1e-12))
-            out.append(IlluminationEvent(frame=int(f), kind=kind, factor=float(factor), time_s=f / self.fps))
+            out.append(IlluminationEvent(frame_index=int(f), factor=float(factor), kind=kind, time_s=f / self.fps))
         return out
 
 

@@ -39,8 +39,8 @@ from typing import Optional
 import numpy as np
 
 from . import drives as dv
-from .objects import CLASSES
-from .procedural import dynamic_range_db
+from ..classes import CLASS_NAMES
+from .radiometry import dynamic_range_db
 
 SPLITS = ("train", "val", "test")
 SPLIT_ID = {s: i for i, s in enumerate(SPLITS)}
@@ -125,7 +125,7 @@ def save_scene(out_dir: Path, index: int, scene: dict, storage: str = "float16_s
     stored, scale = encode_radiance(rad, storage)
     inst = np.stack([f.instance_map for f in frames]).astype(np.int16)
     _write_npz(out_dir / f"{stem}.npz", dict(radiance=stored, radiance_scale=scale, instance_map=inst))
-    labels = dict(meta=scene["meta"], classes=list(CLASSES), frames=[
+    labels = dict(meta=scene["meta"], classes=list(CLASS_NAMES), frames=[
         dict(time_s=f.time_s, boxes=f.boxes, ignored=f.ignored) for f in frames])
     with open(out_dir / f"{stem}.json", "w", encoding="utf-8") as fh:
         json.dump(labels, fh, indent=1, default=_json_default)
@@ -135,7 +135,7 @@ def save_scene(out_dir: Path, index: int, scene: dict, storage: str = "float16_s
     bgd = {k: meta[k] for k in ("panorama", "heading_deg", "pitch_deg", "hfov_deg", "kind", "place") if k in meta}
     return dict(index=index, file=f"{stem}.npz", labels=f"{stem}.json", kind=meta.get("kind"),
                 source=meta.get("source"), background=bgd, dynamic_range_db=drs[-1],
-                dynamic_range_db_frames=drs, class_counts={c: int(counts.get(c, 0)) for c in CLASSES},
+                dynamic_range_db_frames=drs, class_counts={c: int(counts.get(c, 0)) for c in CLASS_NAMES},
                 num_boxes=len(frames[-1].boxes), num_ignored=len(frames[-1].ignored))
 
 
@@ -227,9 +227,9 @@ def build_index(rows: list, split: str, seed: int, width: int, height: int, pair
         frames_per_scene=2 if pairs else 1, labelled_frame=1 if pairs else 0,
         radiance_unit=RADIANCE_UNIT, storage=storage,
         dynamic_range_definition="20*log10(P99.9/P1) of luminance Y = 0.2126 R + 0.7152 G + 0.0722 B, labelled frame",
-        classes=list(CLASSES),
+        classes=list(CLASS_NAMES),
         occlusion_rule="objects < 40 % visible (occlusion or truncation) or < 6 px high are not labels; listed as 'ignored'",
-        class_counts={c: int(totals.get(c, 0)) for c in CLASSES},
+        class_counts={c: int(totals.get(c, 0)) for c in CLASS_NAMES},
         dynamic_range_db=dict(
             median=float(np.median(drs)) if drs.size else None,
             p10=float(np.percentile(drs, 10)) if drs.size else None,

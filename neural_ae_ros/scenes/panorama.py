@@ -6,7 +6,7 @@ is elevation ``90 - 180 * (v + 0.5) / H``. A camera with heading ``h`` looks at 
 
 Absolute scale: the files are in relative units; each panorama is scaled so that the median
 luminance of its ground half (elevation < 0) equals ``ground_nits`` of :data:`PANORAMA_INFO`
-(times ``E_PER_S_PER_NIT`` = 2300 e-/s per cd/m^2, see :mod:`.procedural`). The lighting class
+(times ``E_PER_S_PER_NIT`` = 2300 e-/s per cd/m^2, see :mod:`.radiometry`). The lighting class
 and ground level of each were judged from the images: sunny day streets ~2000-2500 cd/m^2
 (sun-lit pavement), the forest floor ~800, low sun ~300-400, a night field ~1.
 
@@ -26,7 +26,8 @@ from typing import Optional
 import numpy as np
 
 from neural_ae_ros.imaging import hdr_io
-from .procedural import E_PER_S_PER_NIT, Camera
+from .camera_geometry import Camera
+from .radiometry import E_PER_S_PER_NIT
 
 PANORAMA_DIR = Path(__file__).resolve().parent.parent / "data" / "panoramas"
 

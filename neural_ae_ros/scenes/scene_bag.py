@@ -51,6 +51,10 @@ from typing import Iterable, Iterator, Optional
 
 import numpy as np
 
+from neural_ae_ros.classes import CLASS_NAMES
+
+from .illumination_events import IlluminationEvent
+
 FORMAT = "neural_ae_ros.scene_bag/1"
 START_NS = 1_700_000_000 * 1_000_000_000
 TOPIC_RADIANCE = "/scene/radiance"
@@ -186,7 +190,7 @@ class SceneBagWriter:
         self._write(TOPIC_BOXES, ns, _detections(self.ts, ns, boxes, 1.0), DET_T)
         self._write(TOPIC_IGNORED, ns, _detections(self.ts, ns, ignored, 0.0), DET_T)
         if events:
-            evs = [e.to_dict() if hasattr(e, "to_dict") else dict(e) for e in events]
+            evs = [e.to_dict() for e in events]
             self._write(TOPIC_EVENTS, ns, self.ts.types[STRING_T](data=json.dumps(dict(frame=int(index), events=evs), default=_jd)),
                         STRING_T)
         self.count += 1
@@ -217,7 +221,7 @@ def record_drive(drive: str, frames: int, seed: int, out, width: int = 640, heig
     from neural_ae_ros.scenes.drives import DriveSource
 
     src = DriveSource(drive, width, height, seed=seed, fps=fps, num_frames=max(frames, 2), panorama=panorama)
-    info = dict(drive=drive, seed=int(seed), frames=int(frames), classes=list(_classes()),
+    info = dict(drive=drive, seed=int(seed), frames=int(frames), classes=list(CLASS_NAMES),
                 events=[e.to_dict() for e in src.events], meta=src.stage.meta)
     it = range(frames)
     if progress:
@@ -231,12 +235,6 @@ def record_drive(drive: str, frames: int, seed: int, out, width: int = 640, heig
     return Path(out)
 
 
-def _classes():
-    from neural_ae_ros.scenes.objects import CLASSES
-
-    return CLASSES
-
-
 # --------------------------------------------------------------------------------- reading
 @dataclass
 class SceneBagFrame:
@@ -245,7 +243,7 @@ class SceneBagFrame:
     radiance: np.ndarray  # (3, H, W) float32 e-/s
     boxes: list
     ignored: list = field(default_factory=list)
-    events: list = field(default_factory=list)
+    events: list = field(default_factory=list)  # IlluminationEvent starting at this frame
 
 
 def _boxes_from_msg(msg) -> list:
@@ -442,6 +440,10 @@ class SceneBag:
                 events = json.loads(self.ts.deserialize_cdr(p[TOPIC_EVENTS], STRING_T).data).get("events", [])
             except Exception as exc:  # noqa: BLE001
                 raise SceneBagError(f"{self.path}: topic {TOPIC_EVENTS} frame {i}: bad JSON ({exc})") from exc
+            try:
+                events = [IlluminationEvent.from_dict(e, f"{self.path}: topic {TOPIC_EVENTS} frame {i}") for e in events]
+            except ValueError as exc:
+                raise SceneBagError(str(exc)) from exc
         return SceneBagFrame(i, ns, rad, boxes, ign, events)
 
     def __iter__(self):

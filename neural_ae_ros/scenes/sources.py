@@ -5,19 +5,11 @@ the ground-truth boxes of that frame. No ROS here.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Optional, Protocol, Sequence
 
 import numpy as np
 
-
-@dataclass(frozen=True)
-class IlluminationEvent:
-    """A scripted change of scene illumination starting at ``frame_index``."""
-
-    frame_index: int
-    factor: float
-    name: str
+from .illumination_events import IlluminationEvent
 
 
 class RadianceSource(Protocol):
@@ -79,7 +71,7 @@ class DriveAdapter:
         self.drive = DriveSource(name, width=width, height=height, seed=seed, fps=fps, num_frames=script_frames)
         self.width, self.height = int(width), int(height)
         self.num_frames = None
-        self.events = [IlluminationEvent(int(e.frame), float(e.factor), str(e.kind)) for e in self.drive.events]
+        self.events = list(self.drive.events)
 
     def frame(self, index: int):
         radiance, boxes, _events = self.drive.frame(index)
@@ -105,8 +97,7 @@ class SceneBagSource:
         info = self.bag.info
         self.width, self.height = int(info.get("width", 0)), int(info.get("height", 0))
         self.num_frames = int(info["frames"]) if info.get("frames") else None
-        self.events = [IlluminationEvent(int(e["frame"]), float(e["factor"]), str(e["kind"]))
-                       for e in info.get("events", [])]
+        self.events = [IlluminationEvent.from_dict(e, f"{path}: /scene/info") for e in info.get("events", [])]
         self._frames = self.bag.frames()
         self._next = 0
 
