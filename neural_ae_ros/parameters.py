@@ -38,6 +38,7 @@ class ParamSpec:
     high: Optional[float] = None
     choices: Optional[Sequence[str]] = None
     read_only: bool = False
+    multiple_of: Optional[int] = None
 
 
 def _cam(key):
@@ -85,8 +86,10 @@ NODE_PARAMETERS: Dict[str, List[ParamSpec]] = {
         ParamSpec("drive", str, "Built-in drive name (source 'drive').", _src("drive"), read_only=True),
         ParamSpec("bag_path", str, "Scene recording to replay (source 'bag').", _src("bag_path"), read_only=True),
         ParamSpec("seed", int, "Seed of the built-in drive.", _src("seed"), low=0, high=2**31 - 1, read_only=True),
-        ParamSpec("width", int, "Image width (pixels, even).", _src("width"), low=64, high=4096, read_only=True),
-        ParamSpec("height", int, "Image height (pixels, even).", _src("height"), low=64, high=4096, read_only=True),
+        ParamSpec("width", int, "Image width (pixels, even).", _src("width"), low=64, high=4096, read_only=True,
+                  multiple_of=2),
+        ParamSpec("height", int, "Image height (pixels, even).", _src("height"), low=64, high=4096, read_only=True,
+                  multiple_of=2),
         ParamSpec("max_frames", int, "Stop after this many frames (0: run until shut down).", _src("max_frames"),
                   low=0, high=10**9),
         ParamSpec("simulate_noise", bool, "Simulate sensor noise (Eq. 1-2); off gives the noiseless mean.",
@@ -113,6 +116,8 @@ NODE_PARAMETERS: Dict[str, List[ParamSpec]] = {
                   low=256, high=256, read_only=True),
     ],
     "isp_node": [
+        ParamSpec("autostart", bool, "Configure and activate at start (no lifecycle manager needed); false: wait "
+                  "for configure/activate from a lifecycle manager.", default=True, read_only=True),
         ParamSpec("demosaic", str, "Demosaicing method.", ("isp.yaml", "isp", "demosaic"), choices=("bilinear", "malvar")),
         ParamSpec("binning", bool, "2x2 quad binning to half resolution instead of demosaicing (fast path).",
                   ("isp.yaml", "isp", "binning")),
@@ -121,6 +126,8 @@ NODE_PARAMETERS: Dict[str, List[ParamSpec]] = {
         ParamSpec("gamma", float, "Tone curve exponent (2.4: sRGB).", ("isp.yaml", "isp", "gamma"), low=1.0, high=4.0),
     ],
     "detector_node": [
+        ParamSpec("autostart", bool, "Configure and activate at start (no lifecycle manager needed); false: wait "
+                  "for configure/activate from a lifecycle manager.", default=True, read_only=True),
         ParamSpec("checkpoint", str, "Detector checkpoint (.pt with its .json); empty: the shipped default.",
                   ("detector.yaml", "detector", "checkpoint")),
         ParamSpec("score_threshold", float, "Detections below this score are not published.",
@@ -197,6 +204,9 @@ def validate(spec: ParamSpec, value: Any) -> Optional[str]:
         return f"{spec.name}={value} is below its minimum {spec.low}"
     if spec.high is not None and value > spec.high:
         return f"{spec.name}={value} is above its maximum {spec.high}"
+    if spec.multiple_of and value % spec.multiple_of:
+        return (f"{spec.name}={value} must be a multiple of {spec.multiple_of}"
+                + (" (an RGGB mosaic is made of 2x2 quads)" if spec.multiple_of == 2 else ""))
     if spec.choices is not None and value not in spec.choices:
         return f"{spec.name}={value!r} is not one of {', '.join(spec.choices)}"
     return None

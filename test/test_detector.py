@@ -148,8 +148,26 @@ def test_checkpoint_roundtrip_and_errors(tmp_path, small_model):
     (tmp_path / "mismatch.json").write_text(json.dumps({"classes": ["a"]}))
     blob["config"]["head_channels"] = DetectorConfig().head_channels
     torch.save(blob, mism)
-    with pytest.raises(CheckpointError, match="metadata classes"):
+    with pytest.raises(CheckpointError, match="no weights_sha256"):
         load_checkpoint(mism)
+    with pytest.raises(CheckpointError, match="metadata classes"):
+        load_checkpoint(mism, allow_unverified=True)
+
+
+def test_checkpoint_with_a_zeroed_block_is_refused_naming_the_file(tmp_path, small_model):
+    p = tmp_path / "det.pt"
+    save_checkpoint(small_model, p)
+    data = bytearray(p.read_bytes())
+    mid = len(data) // 2
+    data[mid:mid + 4096] = bytes(4096)  # 4 KiB of zeros inside the weights
+    p.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match=r"det\.pt: sha256 .* does not match weights_sha256 .* det\.json"):
+        load_checkpoint(p)
+
+
+def test_shipped_default_checkpoint_is_verified_by_sha256():
+    model, meta = load_checkpoint()
+    assert meta["integrity"] == "sha256" and len(meta["weights_sha256"]) == 64
 
 
 def test_runtime_input_errors_and_scaling(small_model):

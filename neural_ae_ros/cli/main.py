@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import signal
 import sys
+import traceback
 
 #: Modules that contribute sub-commands through ``add_commands(subparsers)``.
 COMMAND_MODULES = (
@@ -12,7 +15,16 @@ COMMAND_MODULES = (
     "neural_ae_ros.cli.scenes",
     "neural_ae_ros.cli.detector",
     "neural_ae_ros.cli.train",
+    "neural_ae_ros.cli.soak",
 )
+
+
+class Terminated(Exception):
+    """SIGTERM arrived: unwind like Ctrl-C (clean-up runs), then exit 143."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,7 +44,28 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    return int(args.func(args) or 0)
+    # One line, never a traceback, for what a user can cause: Ctrl-C, SIGTERM, bad input
+    # (NEURAL_AE_TRACEBACK=1 shows the traceback). The commands' clean-up (stopping node
+    # processes, shared memory) runs in their finally blocks before this prints.
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print(f"neural-ae {args.command}: interrupted (SIGINT)", file=sys.stderr)
+        return 130
+    except Terminated:
+        print(f"neural-ae {args.command}: terminated (SIGTERM)", file=sys.stderr)
+        return 143
+    except SystemExit:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        if os.environ.get("NEURAL_AE_TRACEBACK", "") not in ("", "0"):
+            traceback.print_exc()
+        one_line = " ".join(str(exc).split())  # e.g. a YAML error spans several lines
+        print(f"neural-ae {args.command}: error: {type(exc).__name__}: {one_line}", file=sys.stderr)
+        return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -5,12 +5,19 @@ The ``.pt`` file is a plain dict ``{"format": FORMAT, "config": DetectorConfig.t
 The ``.json`` beside it says what the weights are: classes, input size, training data,
 git commit, training settings and metrics.
 
+Integrity: the ``.json`` carries ``weights_sha256``, the SHA-256 of the ``.pt`` bytes, checked
+before the weights are unpickled; a mismatch (bit rot, a partial copy, a zeroed block) is refused
+naming both files. A ``.pt`` without a ``.json`` still loads (``metadata["integrity"]`` says
+"unchecked"); a ``.json`` without the field is refused unless ``allow_unverified=True``.
+
 Every failure raises :class:`CheckpointError` with the path and the reason: missing file,
-unreadable or corrupt file, wrong format, classes or input size other than the caller
+unreadable or corrupt file, checksum mismatch, wrong format, classes or input size other than the caller
 expects, weights that do not fit the architecture in the config.
 """
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import subprocess
 from pathlib import Path
@@ -64,11 +71,34 @@ def save_checkpoint(model: Detector, path: str | Path, metadata: dict[str, Any] 
         "commit": git_commit(),
         "weights_file": path.name,
         "weights_bytes": path.stat().st_size,
+        "weights_sha256": file_sha256(path),
     }
     meta.update(metadata or {})
     mpath = metadata_path(path)
     mpath.write_text(json.dumps(meta, indent=2, default=_json_default) + "\n")
     return path, mpath
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _read_metadata(path: Path) -> dict[str, Any] | None:
+    mpath = metadata_path(path)
+    if not mpath.is_file():
+        return None
+    try:
+        meta = json.loads(mpath.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{mpath}: corrupt metadata JSON: {e}") from e
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{mpath}: metadata must be a JSON object, got {type(meta).__name__}")
+    return meta
 
 
 def _json_default(o):
@@ -83,14 +113,31 @@ def load_checkpoint(
     path: str | Path | None = None,
     expected_classes: Sequence[str] | None = None,
     expected_input_size: Sequence[int] | None = None,
+    allow_unverified: bool = False,
 ) -> tuple[Detector, dict[str, Any]]:
-    """Load a detector in eval mode. Returns ``(model, metadata)`` (metadata ``{}`` if the
-    .json is absent). Raises :class:`CheckpointError` on any problem."""
+    """Load a detector in eval mode. Returns ``(model, metadata)`` (metadata ``{"integrity":
+    "unchecked"}`` if the .json is absent). Raises :class:`CheckpointError` on any problem,
+    a SHA-256 mismatch with the metadata included."""
     path = Path(path) if path is not None else DEFAULT_CHECKPOINT
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
+    meta = _read_metadata(path)
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
+        data = path.read_bytes()
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot read: {e}") from e
+    if meta is not None:
+        expected_sha = meta.get("weights_sha256")
+        actual_sha = hashlib.sha256(data).hexdigest()
+        if expected_sha is None and not allow_unverified:
+            raise CheckpointError(f"{metadata_path(path)}: no weights_sha256 to check {path.name} against "
+                                  f"(re-save the checkpoint, or load with allow_unverified=True)")
+        if expected_sha is not None and expected_sha != actual_sha:
+            raise CheckpointError(f"{path}: sha256 {actual_sha[:16]}... does not match weights_sha256 "
+                                  f"{str(expected_sha)[:16]}... in {metadata_path(path).name} "
+                                  f"(file corrupted, truncated or replaced)")
+    try:
+        blob = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - torch raises many kinds for corrupt files
         raise CheckpointError(f"{path}: not a readable torch checkpoint (corrupt or truncated?): "
                               f"{type(e).__name__}: {e}") from e
@@ -130,13 +177,11 @@ def load_checkpoint(
         if v.is_floating_point() and not torch.isfinite(v).all():
             raise CheckpointError(f"{path}: non-finite values in {k}")
     model.eval()
-    meta: dict[str, Any] = {}
     mpath = metadata_path(path)
-    if mpath.is_file():
-        try:
-            meta = json.loads(mpath.read_text())
-        except json.JSONDecodeError as e:
-            raise CheckpointError(f"{mpath}: corrupt metadata JSON: {e}") from e
+    if meta is None:
+        meta = {"integrity": "unchecked"}
+    else:
+        meta = dict(meta, integrity="sha256" if meta.get("weights_sha256") else "unchecked")
         if meta.get("classes") is not None and tuple(meta["classes"]) != cfg.classes:
             raise CheckpointError(f"{mpath}: metadata classes {meta['classes']} disagree with the weights' "
                                   f"{list(cfg.classes)} (mismatched .pt / .json pair?)")

@@ -2,9 +2,12 @@
 image's pixels, same header); the backbone's stage-2 ("conv2", stride 4) FeatureMap out only
 while someone subscribes to it (the semantic AE branch of paper 000 Section 4.2).
 
-A malformed image is dropped with a log line that says what was wrong. A missing, corrupt or
-mismatched checkpoint stops the node at start with the reason; switching ``checkpoint`` live to a
-bad file is refused with the reason and the loaded model stays.
+A lifecycle node (``rclpy.lifecycle``): a missing, corrupt (SHA-256 mismatch) or mismatched
+checkpoint is refused at ``configure`` with the reason; the node stays alive, unconfigured, ERROR on
+``/diagnostics``. Switching ``checkpoint`` live to a bad file is refused with the reason and the
+loaded model stays. A malformed image is dropped with a throttled log line that says what was wrong;
+frames the detector is too slow for are counted (against the camera's ``exposure`` records) and
+reported as dropped on ``/diagnostics``.
 """
 from __future__ import annotations
 
@@ -12,16 +15,17 @@ import array
 import sys
 
 import numpy as np
-from rclpy.node import Node
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from sensor_msgs.msg import Image
 from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
 
-from neural_ae_ros.msg import FeatureMap
+from neural_ae_ros.msg import AppliedExposure, FeatureMap
 
 from ..detector.checkpoint import CheckpointError
 from ..detector.inference import DetectorInputError, load_detector
 from . import topics
-from .convert import MessageFormatError, image_to_rgb
+from .convert import MessageFormatError, image_to_rgb, stamp_key
+from .diagnostics import ERROR, DiagnosticsReporter, NodeHealth, SkipCounter, cause_of, guarded
 from .params import DeclaredParameters
 from .run import run_node
 
@@ -61,20 +65,88 @@ def features_to_msg(features, header, input_size) -> FeatureMap:
     return msg
 
 
-class DetectorNode(Node):
+class DetectorNode(LifecycleNode):
+    """Lifecycle node: ``configure`` loads and checks the model (a bad one is refused, the node
+    stays unconfigured and says so on /diagnostics), ``activate`` starts publishing,
+    ``deactivate`` stops, ``cleanup`` frees the model. With ``autostart`` (default) it configures
+    and activates itself at start, so the graph runs without a lifecycle manager."""
+
     def __init__(self, **node_kwargs) -> None:
         super().__init__("detector_node", **node_kwargs)
         self.params = DeclaredParameters(self, "detector_node", on_change=self._on_change,
                                          extra_validator=self._validate_checkpoint)
-        self.runtime = self._load(self.params["checkpoint"])
+        self.health = NodeHealth(stale_after_s=None)
+        self.diagnostics = DiagnosticsReporter(self, self.health)
+        self.skips = SkipCounter()
+        self.runtime = None
+        self.active = False
+        self.det_pub = self.feat_pub = None
+        self._subs = []
+        self.health.set_value("state", "unconfigured")
+
+    @property
+    def dropped(self) -> int:
+        return self.health.counters["dropped_frames"]
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            self.runtime = self._load(self.params["checkpoint"])
+        except CheckpointError as exc:
+            self.health.problem("checkpoint", f"configure refused: {exc}", ERROR)
+            self.health.hold_forever("checkpoint")
+            return TransitionCallbackReturn.FAILURE
+        self.health.clear("checkpoint")
         self.get_logger().info(
             f"detector: classes {list(self.runtime.classes)}, input {self.runtime.input_size[0]}x"
             f"{self.runtime.input_size[1]}, checkpoint {self.params['checkpoint'] or 'default'}")
-        self.det_pub = self.create_publisher(Detection2DArray, topics.DETECTIONS, topics.RECORD_QOS)
-        self.feat_pub = self.create_publisher(FeatureMap, topics.FEATURES, topics.IMAGE_QOS)
-        self.create_subscription(Image, topics.IMAGE_RGB, self._on_image, topics.IMAGE_QOS)
-        self.dropped = 0
+        self.det_pub = self.create_lifecycle_publisher(Detection2DArray, topics.DETECTIONS, topics.RECORD_QOS)
+        self.feat_pub = self.create_lifecycle_publisher(FeatureMap, topics.FEATURES, topics.IMAGE_QOS)
+        self._subs = [self.create_subscription(Image, topics.IMAGE_RGB, self._on_image, topics.IMAGE_QOS),
+                      self.create_subscription(AppliedExposure, topics.APPLIED_EXPOSURE, self._on_exposure,
+                                               topics.RECORD_QOS)]
+        self.health.set_value("state", "inactive")
+        return TransitionCallbackReturn.SUCCESS
 
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.active = True
+        self.health.set_value("state", "active")
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.active = False
+        self.health.set_value("state", "inactive")
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._release()
+        self.health.set_value("state", "unconfigured")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._release()
+        self.health.set_value("state", "finalized")
+        return TransitionCallbackReturn.SUCCESS
+
+    def _release(self) -> None:
+        self.active = False
+        for sub in self._subs:
+            self.destroy_subscription(sub)
+        self._subs = []
+        for pub in (self.det_pub, self.feat_pub):
+            if pub is not None:
+                self.destroy_lifecycle_publisher(pub)
+        self.det_pub = self.feat_pub = None
+        self.runtime = None
+
+    def autostart(self) -> None:
+        """Configure and activate now if the ``autostart`` parameter says so."""
+        if not self.params["autostart"]:
+            return
+        if self.trigger_configure() == TransitionCallbackReturn.SUCCESS:
+            self.trigger_activate()
+
+    # -- parameters -------------------------------------------------------------------------
     def _load(self, checkpoint: str):
         v = self.params.values
         return load_detector(checkpoint or None, score_threshold=v["score_threshold"], nms_iou=v["nms_iou"],
@@ -90,6 +162,8 @@ class DetectorNode(Node):
         return None
 
     def _on_change(self, name, value) -> None:
+        if self.runtime is None:
+            return  # unconfigured: the next configure loads with the new values
         if name == "checkpoint":
             self.runtime = self._candidate
         else:
@@ -97,22 +171,37 @@ class DetectorNode(Node):
             self.runtime.nms_iou = self.params["nms_iou"]
             self.runtime.top_k = self.params["max_detections"]
 
+    # -- frames -----------------------------------------------------------------------------
+    def _on_exposure(self, msg: AppliedExposure) -> None:
+        if self.active:
+            self.skips.upstream(stamp_key(msg.header))
+
+    @guarded(cause="detector_callback")
     def _on_image(self, msg: Image) -> None:
+        if not self.active or self.runtime is None:
+            return
+        self.health.frame_in()
         try:
             rgb = image_to_rgb(msg, self.resolve_topic_name(topics.IMAGE_RGB))
             want_features = self.feat_pub.get_subscription_count() > 0
             det = self.runtime.detect(rgb, "rgb8", want_features=want_features)
         except (MessageFormatError, DetectorInputError) as exc:
-            self.dropped += 1
-            self.get_logger().error(f"dropped frame: {exc}")
+            self.health.dropped(cause_of(str(exc), "bad_image: "), str(exc))
             return
         self.det_pub.publish(detections_to_msg(det, self.runtime.classes, msg.header))
         if want_features and det.features is not None:
             self.feat_pub.publish(features_to_msg(det.features, msg.header, self.runtime.input_size))
+        self.health.frame_out()
+        skipped = self.skips.done(stamp_key(msg.header))
+        self.health.set_value("frames_skipped", self.skips.skipped)
+        if skipped:
+            self.health.dropped("skipped_frames", f"detector skipped {self.skips.skipped} of "
+                                f"{self.skips.skipped + self.skips.processed} camera frames so far "
+                                f"(slower than the camera)")
 
 
 def main(args=None) -> int:
-    return run_node(DetectorNode, args, fatal_errors=(CheckpointError,))
+    return run_node(DetectorNode, args, after_start=lambda node: node.autostart())
 
 
 if __name__ == "__main__":

@@ -1,7 +1,10 @@
 """histogram_node: raw frame in, the 59 x 256 histogram stack of paper 000 Section 4.1 out.
 
-A malformed image (wrong encoding, size/step mismatch, truncated data) is dropped with a log
-line that says what was wrong; the node keeps running.
+No single message stops it: a malformed image (wrong encoding, size/step mismatch, truncated
+data, a frame smaller than the 7x7 grid needs) is dropped with a throttled log line that says
+what was wrong, counted, and reported on ``/diagnostics`` (WARN); any other exception in the
+callback is reported as ERROR and the node keeps running. Configuration the stack cannot use
+is refused at start with one line.
 """
 from __future__ import annotations
 
@@ -14,10 +17,12 @@ from sensor_msgs.msg import Image
 
 from neural_ae_ros.msg import HistogramStack
 
-from neural_ae_ros.imaging.histograms import histogram_stack
+from neural_ae_ros.imaging.frame_requirements import histogram_size_problem
+from neural_ae_ros.imaging.histograms import GRIDS, histogram_stack
 from neural_ae_ros.imaging.sensor import SensorParams
 from . import topics
 from .convert import MessageFormatError, image_to_raw
+from .diagnostics import DiagnosticsReporter, NodeHealth, cause_of, guarded
 from .params import DeclaredParameters
 from .run import run_node
 
@@ -26,21 +31,37 @@ class HistogramNode(Node):
     def __init__(self, **node_kwargs) -> None:
         super().__init__("histogram_node", **node_kwargs)
         self.params = DeclaredParameters(self, "histogram_node")
-        grids = tuple(int(g) for g in self.params["grid_sizes"].split(","))
-        if grids != (1, 3, 7):
-            raise ValueError(f"grid_sizes {grids}: only the paper's 1,3,7 stack is implemented")
+        try:
+            grids = tuple(int(g) for g in self.params["grid_sizes"].split(","))
+        except ValueError:
+            raise ValueError(f"grid_sizes {self.params['grid_sizes']!r}: expected comma-separated integers") from None
+        if grids != tuple(GRIDS):
+            raise ValueError(f"grid_sizes {grids}: only the paper's {','.join(map(str, GRIDS))} stack is implemented")
         self.grid_sizes = list(grids)
         self.white_level_dn = int(SensorParams.from_yaml().white_level_dn)
+        self.health = NodeHealth()
+        self.diagnostics = DiagnosticsReporter(self, self.health)
         self.pub = self.create_publisher(HistogramStack, topics.HISTOGRAMS, topics.RECORD_QOS)
         self.create_subscription(Image, topics.IMAGE_RAW, self._on_image, topics.IMAGE_QOS)
-        self.dropped = 0
 
+    @property
+    def dropped(self) -> int:
+        return self.health.counters["dropped_frames"]
+
+    @guarded(cause="histogram_callback")
     def _on_image(self, msg: Image) -> None:
+        self.health.frame_in()
+        topic = self.resolve_topic_name(topics.IMAGE_RAW)
         try:
-            raw = image_to_raw(msg, self.resolve_topic_name(topics.IMAGE_RAW))
+            raw = image_to_raw(msg, topic)
         except MessageFormatError as exc:
-            self.dropped += 1
-            self.get_logger().error(f"dropped frame: {exc}")
+            self.health.dropped(cause_of(str(exc), "bad_image: "), str(exc))
+            return
+        problem = histogram_size_problem(msg.width, msg.height, self.grid_sizes)
+        if problem:
+            self.health.dropped(
+                "frame_too_small: " + cause_of(problem),
+                f"{topic} (stamp {msg.header.stamp.sec}.{msg.header.stamp.nanosec:09d}): {problem}")
             return
         hist, mean = histogram_stack(raw, self.white_level_dn, return_mean=True)
         out = HistogramStack()
@@ -51,6 +72,7 @@ class HistogramNode(Node):
         out.counts = uint32_array(hist)
         out.mean_level_dn = float(mean)
         self.pub.publish(out)
+        self.health.frame_out()
 
 
 def uint32_array(values: np.ndarray) -> array.array:

@@ -10,8 +10,6 @@ import json
 import os
 import random
 import signal
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -20,6 +18,7 @@ from typing import Dict, List, Optional
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
 
 from neural_ae_ros.msg import AppliedExposure, ExposureCommand
 
@@ -30,7 +29,25 @@ from ..parameters import node_defaults
 from neural_ae_ros.imaging.sensor import SensorParams
 from neural_ae_ros.scenes.sources import open_source
 from . import topics
-from .dds import configure_middleware
+from .dds import clean_stale_shm, configure_middleware
+from .processes import start_node_process, stop_processes
+
+
+class NodeProcessError(RuntimeError):
+    """A node process of the loop ended before the run did."""
+
+
+def _last_fatal_line(log_dir: Path, executables) -> str:
+    """The first FATAL/ERROR line of the dead nodes' logs, to say why in one line."""
+    for name in executables:
+        try:
+            lines = (Path(log_dir) / f"{name}.log").read_text(errors="replace").splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            if "[FATAL]" in line or "[ERROR]" in line:
+                return f"{name}: {line.strip()}; "
+    return ""
 
 
 class LoopRecorder(Node):
@@ -63,6 +80,7 @@ def run_loop(method: str = "average", frames: int = 300, latency: Optional[int] 
              progress: bool = True, lockstep_timeout_s: float = 1.0, bag_path: Optional[str] = None) -> Dict:
     """Run the three-node loop for ``frames`` frames; returns the result record (see cli)."""
     configure_middleware()
+    clean_stale_shm()
     cam = node_defaults("camera_bridge")
     ae_defaults = node_defaults("ae_controller")
     latency = cam["actuation_latency_frames"] if latency is None else int(latency)
@@ -95,18 +113,17 @@ def run_loop(method: str = "average", frames: int = 300, latency: Optional[int] 
 
     procs = []
     result: Dict = {}
-    rclpy.init()
+    bar = None
+    rclpy.init(signal_handler_options=SignalHandlerOptions.NO)  # Ctrl-C/SIGTERM: the command's handlers
     try:
         recorder = LoopRecorder()
         executor = SingleThreadedExecutor()
         executor.add_node(recorder)
         for node in graph:
             log = open(log_dir / f"{node.executable}.log", "w")
-            procs.append((node.executable, subprocess.Popen([sys.executable, "-m", node.module, *ros_args(node)],
-                                                            env=env, stdout=log, stderr=subprocess.STDOUT,
-                                                            start_new_session=True), log))
+            # dies with this process, even on SIGKILL (processes.die_with_parent)
+            procs.append((node.executable, start_node_process(node.module, ros_args(node), log, env), log))
         deadline = time.monotonic() + (timeout_s or (60.0 + 3.0 * frames / fps))
-        bar = None
         if progress:
             from tqdm import tqdm
 
@@ -117,31 +134,34 @@ def run_loop(method: str = "average", frames: int = 300, latency: Optional[int] 
                 bar.update(len(recorder.applied) - bar.n)
             dead = [(m, p.returncode) for m, p, _ in procs if p.poll() is not None]
             if dead:
-                raise RuntimeError(f"node process ended early: {dead}; logs in {log_dir}")
+                raise NodeProcessError(f"node process ended early: {', '.join(f'{m} (exit code {c})' for m, c in dead)}"
+                                       f"; {_last_fatal_line(log_dir, [m for m, _ in dead])}logs in {log_dir}")
         # collect the commands of the last frames
         end = time.monotonic() + 0.5
         while time.monotonic() < end:
             executor.spin_once(timeout_sec=0.05)
         if bar is not None:
             bar.close()
+            bar = None
         result = _score(recorder, frames, method, latency, fps, events, ae_defaults, sensor, width, height, drive,
                         seed, domain)
         result["logs"] = str(log_dir)
         executor.shutdown()
         recorder.destroy_node()
     finally:
-        for module, p, log in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGINT)
-        for module, p, log in procs:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-            log.close()
-        if rclpy.ok():
-            rclpy.shutdown()
+        if bar is not None:
+            bar.close()
+        # no second Ctrl-C may cut the clean-up short (orphans, shared memory)
+        previous = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            stop_processes([p for _, p, _ in procs])
+            for _, _, log in procs:
+                log.close()
+            rclpy.try_shutdown()
+            clean_stale_shm(min_age_s=0.0)
+        finally:
+            for s, h in previous.items():
+                signal.signal(s, h)
     return result
 
 

@@ -8,7 +8,7 @@ HISTOGRAMS = "histograms"            # neural_ae_ros/HistogramStack
 IMAGE_RGB = "image_rgb"              # sensor_msgs/Image, rgb8
 DETECTIONS = "detections"            # vision_msgs/Detection2DArray
 FEATURES = "features"                # detector stage-2 features (semantic AE branch)
-DIAGNOSTICS = "diagnostics"          # diagnostic_msgs/DiagnosticArray
+DIAGNOSTICS = "/diagnostics"         # diagnostic_msgs/DiagnosticArray: absolute, what aggregators read
 SCENE_BOXES = "scene_boxes"          # vision_msgs/Detection2DArray, ground truth of the source
 
 #: Images: reliable over shared memory loses nothing at 30-60 fps (README, "Transport");
