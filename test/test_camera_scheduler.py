@@ -95,3 +95,13 @@ def test_age_of_the_command_in_force_grows_without_commands():
     s.submit(_cmd(3))
     ages = [s.settings_for(f).command_age_frames for f in range(4, 12)]
     assert ages == list(range(1, 9))
+
+
+def test_session_zero_is_unbound_and_fallback_commands_do_not_feed_the_watchdog():
+    s = _sched(0)
+    _run_to(s, 3)
+    _, refusal = s.submit(_cmd(3, session=0))
+    assert refusal is None and s.settings_for(4).session_id == 7
+    s.submit(_cmd(4), from_controller=False)  # the camera's own fallback AE
+    applied = s.settings_for(5)
+    assert applied.source_frame_index == 4 and applied.command_age_frames == 2  # age from controller frame 3

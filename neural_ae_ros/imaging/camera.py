@@ -59,6 +59,7 @@ class ExposureScheduler:
         self.dropped_pending = 0
         self.refused = {"session": 0, "ahead": 0, "stale": 0, "negative": 0}
         self.newest_source_frame_index = -1  # newest accepted command's source frame
+        self.newest_controller_source_frame_index = -1  # the same, AE controller commands only
 
     @property
     def in_force(self) -> FrameExposure:
@@ -72,11 +73,16 @@ class ExposureScheduler:
         """A command computed from frame ``s`` lands on ``s + 1 + actuation_latency_frames``."""
         return command.source_frame_index + 1 + self.actuation_latency_frames
 
-    def submit(self, command: FrameExposure) -> "tuple[List[str], Optional[CommandRefusal]]":
+    def submit(self, command: FrameExposure, from_controller: bool = True
+               ) -> "tuple[List[str], Optional[CommandRefusal]]":
         """Queue ``command``. Returns ``(problems, refusal)``: ``problems`` lists values that were
-        sanitised (the command still counts), ``refusal`` is set when it was not scheduled."""
+        sanitised (the command still counts), ``refusal`` is set when it was not scheduled.
+
+        Session 0 is "not bound to a session" (tools); its index is checked like any other.
+        ``from_controller`` False (the camera's own fallback AE) does not reset the age of the
+        newest controller command (``command_age_frames``, the watchdog's input)."""
         src = int(command.source_frame_index)
-        if command.session_id != self.session_id:
+        if command.session_id not in (0, self.session_id):
             return self._refuse("session", f"command from frame {src} of camera session {command.session_id}; "
                                            f"this camera is session {self.session_id}")
         if src < 0:
@@ -92,12 +98,14 @@ class ExposureScheduler:
                                           fallback_exposure_time_s=self._current.exposure_time_s,
                                           fallback_analog_gain=self._current.analog_gain)
         self._pending.append(replace(command, exposure_time_s=t, analog_gain=k, frame_index=-1,
-                                     clamped=bool(command.clamped or problems)))
+                                     clamped=bool(command.clamped or problems), session_id=self.session_id))
         if len(self._pending) > self.max_pending:
             self._pending.sort(key=lambda c: c.source_frame_index)
             del self._pending[0]
             self.dropped_pending += 1
         self.newest_source_frame_index = max(newest, src)
+        if from_controller:
+            self.newest_controller_source_frame_index = max(self.newest_controller_source_frame_index, src)
         return problems, None
 
     def _refuse(self, cause: str, message: str):
@@ -120,7 +128,7 @@ class ExposureScheduler:
                 self._current = newest
             self._pending = [c for c in self._pending if self.due_frame_index(c) > frame_index]
         self.next_frame_index = max(self.next_frame_index, int(frame_index) + 1)
-        age = frame_index - max(self.newest_source_frame_index, -1)
+        age = frame_index - self.newest_controller_source_frame_index
         return replace(self._current, frame_index=int(frame_index), command_age_frames=int(age))
 
 
