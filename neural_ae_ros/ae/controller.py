@@ -14,8 +14,8 @@ Two smoothings (``ControllerSettings.smoothing``):
     absolute target ``e_obs * u`` (``u`` within the Eq. 4 bound ``[1/M, M]``, ``M = 10``),
     never compounded with commands in flight; changes below ``deadband_ev`` are not sent (no
     dithering on steady scenes);
-  - *clipped* frame (saturated fraction at least ``clip_fraction`` above the reference's): its
-    estimate is only a bound. Quantile matching of the clipped fraction against the reference
+  - *clipped* frame (mean above mid-range and a saturated fraction at least ``clip_fraction``
+    above the reference's): its estimate is only a bound. Quantile matching of the clipped fraction against the reference
     frame's histogram gives the scene's brightness step where unclipped pixels remain; with no
     usable quantile, the step is blind. Either way the controller pipelines: it steps from the
     command already in flight by at most ``M`` per frame (3.3 EV), down to the estimate, and
@@ -238,7 +238,9 @@ class ExposureController:
             self._anchor_s = e_obs
         level, clip, hist = self._frame_stats(obs)
         ref = self._reference
-        if ref is not None:  # clearly more saturated than the last informative frame
+        if level < 0.5 * signal_range:  # a mean below mid-range is no bound, whatever clips (a sky)
+            over = False
+        elif ref is not None:  # clearly more saturated than the last informative frame
             over = clip >= ref.clip_fraction + s.clip_fraction
         else:  # start-up: only a frame saturated at large is a bound
             over = clip >= 0.5 or level >= 0.9 * signal_range

@@ -223,6 +223,9 @@ def _score(recorder: "LoopRecorder", frames: int, method: str, latency: int, fps
         "width": width,
         "height": height,
         "frames_requested": frames,
+        "incomplete": (None if len(applied) >= frames else
+                       f"{len(applied)} of {frames} frames recorded before the run's time limit; events after "
+                       f"frame {max(applied, default=-1)} are not scored"),
         "frames_published": len(applied),
         "frames_lost": (max(applied) + 1 - len(applied)) if applied else 0,
         "frames_with_command": len(with_command),
