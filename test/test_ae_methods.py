@@ -212,3 +212,19 @@ def test_methods_describe_themselves():
     assert kw == {"lam": 500.0, "delta": 0.1, "kp": 0.3}  # only gradient's own parameters, by constructor name
     g = make_method("gradient", **kw)
     assert (g.lam, g.delta, g.kp) == (500.0, 0.1, 0.3)
+
+
+def test_node_parameters_and_graph_derive_from_the_registry():
+    from neural_ae_ros.graph import method_needs_raw, pipeline
+    from neural_ae_ros.parameters import AE_METHODS, NODE_PARAMETERS
+
+    specs = {s.name: s for s in NODE_PARAMETERS["ae_controller"]}
+    assert tuple(specs["method"].choices) == tuple(available_methods()) == AE_METHODS
+    for name in AE_METHODS:
+        for p in make_method(name).parameters:
+            assert (specs[p.name].low, specs[p.name].high, specs[p.name].type) == (p.low, p.high, p.type)
+    assert method_needs_raw("gradient") and not method_needs_raw("average")
+    cam = [n for n in pipeline("gradient", wait_for_recorder=True) if n.executable == "camera_bridge"][0]
+    assert cam.parameters["wait_for_image_subscribers"] == 2  # histogram_node + the controller's raw input
+    # no camera facts of its own: the controller reads them from camera_exposure_info
+    assert not {"min_exposure_time_s", "max_analog_gain", "black_level_dn"} & set(specs)

@@ -24,6 +24,17 @@ def test_tunnel_exit_10ev_settles_in_3_plus_latency_frames(method, latency):
     assert ev["overshoot_ev"] <= 0.5, ev
 
 
+@pytest.mark.parametrize("latency", [0, 2, 5])
+def test_tunnel_exit_from_a_tunnel_darker_than_the_camera_can_follow(latency):
+    """In the tunnel the camera sat at its limit 4 EV short of the target; the exit (x1000) then
+    needs only ~6 EV from there. The blind budget counts from the exposure the tunnel needed (the
+    reference's target), not from the camera's limit, so there is no 4 EV overshoot."""
+    run = run_step("average", step_ev=10.0, latency=latency, frames=60, step_frame=30, dark_before_ev=4.0)
+    ev = run.step_event
+    assert ev["frames_to_converge"] is not None and ev["frames_to_converge"] <= 3 + latency, (ev, run.modes[28:])
+    assert ev["overshoot_ev"] <= 0.5, ev
+
+
 @pytest.mark.parametrize("step_ev", [2.0, 4.0, -2.0, -6.0])
 def test_smaller_steps_do_not_overshoot(step_ev):
     """Partly clipped frames are sized from the histogram (quantile matching), not stepped blind."""

@@ -95,7 +95,8 @@ class ControllerSettings:
 @dataclass(frozen=True)
 class _Reference:
     """The last informative frame: its exposure, level above black (DN), clipped fraction,
-    whole-image histogram (or None) and the exposure decided from it."""
+    whole-image histogram (or None) and the exposure its scene needs (the decision, or beyond
+    it where the Eq. 4 bound or the camera's limit cut the decision short)."""
 
     exposure_s: float
     level_dn: float
@@ -140,6 +141,8 @@ class ExposureController:
         self._change_was_event = False
         self._anchor_s: Optional[float] = None  # newest exposure a frame confirmed (or decided from one)
         self._reference: Optional[_Reference] = None
+        self._in_event = False  # the last decision came from the clipped/dark/step path
+        self._last_raw_u = 1.0
 
     def configure(self, **changes: Any) -> None:
         """Apply new settings in place (validated first; the state is kept)."""
@@ -189,6 +192,7 @@ class ExposureController:
             e_req, mode, event = ema_log_exposure(previous, e_obs * u / previous, s.ema_mu), "paper_ema", False
         else:
             e_req, mode, event, u = self._fast(obs, e_obs, problems)
+            self._in_event = mode in ("clipped", "clipped_estimate", "dark", "scene_step")
         t, k, clamped = split_exposure(e_req, self.t_max_s, self.camera.limits)
         cmd = FrameExposure(t, k, -1, obs.frame_index, self.method.name, bool(clamped), self.camera.session_id)
         previous = self.last_command
@@ -211,6 +215,7 @@ class ExposureController:
         if not (math.isfinite(u) and u > 0):
             problems.append(f"method {self.method.name!r} returned u={decision.adjustment_factor!r}; using 1")
             u = 1.0
+        self._last_raw_u = u
         m = self.settings.max_adjustment
         return min(max(u, 1.0 / m), m)
 
@@ -234,7 +239,7 @@ class ExposureController:
         signal_range = white - black
         e_fly = self.last_command.effective_exposure_s if self.last_command else e_obs
         seen = obs.exposure.source_frame_index >= self._change_source
-        if seen or self._anchor_s is None:
+        if self._anchor_s is None or (seen and not self._in_event):
             self._anchor_s = e_obs
         level, clip, hist = self._frame_stats(obs)
         ref = self._reference
@@ -248,9 +253,17 @@ class ExposureController:
         step = False
         if ref is not None and not over and level > 0 and ref.level_dn > 0:
             step = abs(math.log2((level / e_obs) / (ref.level_dn / ref.exposure_s))) >= s.scene_step_ev
+        if (over or (dark and level < 1.0)) and not self._in_event and ref is not None:
+            # a blind episode starts: its 10 EV budget counts from the exposure that was right for
+            # the scene before the event (the reference's target), which a camera at its limit
+            # (a tunnel) could not reach, not from the exposure the frame happened to have
+            self._anchor_s = ref.target_s
         if over:
             estimate = self._quantile_estimate(hist, e_obs, black, white)
             floor = self._anchor_s / m ** s.blind_steps
+            if seen and e_obs <= 1.01 * floor:  # the budget is spent and still clipped: a new one
+                self._anchor_s = e_obs
+                floor = e_obs / m ** s.blind_steps
             if estimate is None:  # blind: step on from the command in flight, never back up
                 e_req = min(max(floor, e_fly / m), e_fly, e_obs)
             else:
@@ -259,6 +272,9 @@ class ExposureController:
         if dark or step:
             estimate = self._mean_estimate(level, e_obs, signal_range)
             ceiling = self._anchor_s * m ** s.blind_steps
+            if seen and e_obs >= ceiling / 1.01:
+                self._anchor_s = e_obs
+                ceiling = e_obs * m ** s.blind_steps
             if estimate is None:  # black frame: blind steps up from the command in flight
                 e_req = max(min(ceiling, e_fly * m), e_fly, e_obs)
             else:
@@ -276,7 +292,12 @@ class ExposureController:
         e_req = e_obs * u
         if abs(math.log2(e_req / e_fly)) < s.deadband_ev:
             e_req = e_fly
-        self._reference = _Reference(e_obs, level, clip, hist, e_req)
+        # the exposure this scene needs, beyond the Eq. 4 step and the camera's reach (a tunnel
+        # darker than the camera can follow: there the mean level says how far short it is)
+        needed = e_obs * self._last_raw_u
+        if e_obs >= 0.99 * self.camera.limits.max_effective_exposure_s and level > 0:
+            needed = max(needed, e_obs * 0.5 * signal_range / level)
+        self._reference = _Reference(e_obs, level, clip, hist, needed if needed != e_obs * u else e_req)
         return e_req, "method", False, u
 
     def _towards(self, estimate: float, e_obs: float, e_fly: float) -> float:

@@ -49,11 +49,13 @@ class StepRun:
 def run_step(method: str = "average", step_ev: float = 10.0, latency: int = 2, frames: int = 80,
              step_frame: int = 40, settings: Optional[ControllerSettings] = None,
              scene: Optional[np.ndarray] = None, seed: int = 0, noise: bool = True,
-             camera: Optional[CameraExposureInfo] = None) -> StepRun:
+             camera: Optional[CameraExposureInfo] = None, dark_before_ev: Optional[float] = None) -> StepRun:
     """Run ``frames`` frames; at ``step_frame`` the scene radiance is multiplied by
     ``2 ** step_ev`` (negative: darker). The scene starts at a brightness the camera can expose
     both before and after the step (the initial exposure is the one the method would settle to
-    only after a few frames). Returns the trace and the scores of the step."""
+    only after a few frames). ``dark_before_ev``: instead, before the step the scene is this many
+    EV darker than the camera can expose at its longest exposure and highest gain (a tunnel).
+    Returns the trace and the scores of the step."""
     sensor_params = SensorParams.from_yaml()
     cam = camera or CameraExposureInfo.from_yaml()
     cam = replace(cam, actuation_latency_frames=int(latency))
@@ -62,10 +64,13 @@ def run_step(method: str = "average", step_ev: float = 10.0, latency: int = 2, f
     lim = cam.limits
     e_mid = math.sqrt(lim.min_effective_exposure_s * lim.max_effective_exposure_s)
     e_before = e_mid * 2.0 ** (step_ev / 2.0)
+    if dark_before_ev is not None:
+        e_before = lim.max_effective_exposure_s * 2.0 ** dark_before_ev
     half = 0.5 * (sensor_params.white_level_dn - sensor_params.black_level_dn)
     phi = phi * (half / (sensor_params.g1_dn_per_e * e_before * float(phi.mean())))
-    scheduler = ExposureScheduler(lim, latency, min(e_before, lim.max_exposure_time_s),
-                                  max(1.0, e_before / lim.max_exposure_time_s), session_id=cam.session_id)
+    e_start = min(e_before, lim.max_effective_exposure_s)
+    scheduler = ExposureScheduler(lim, latency, min(e_start, lim.max_exposure_time_s),
+                                  max(1.0, e_start / lim.max_exposure_time_s), session_id=cam.session_id)
     sensor = SimulatedSensor(sensor_params, seed=seed, simulate_noise=noise)
     ae = make_method(method)
     ctrl = ExposureController(ae, cam, settings)
