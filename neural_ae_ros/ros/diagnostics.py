@@ -63,7 +63,16 @@ class ThrottledLog:
             since = now - last if last is not None else self.period_s
             message = f"{message} (+{suppressed} more like this in the last {since:.1f} s)"
         self._last[cause] = now
-        getattr(self.logger, level)(message)
+        # one call site per severity: rclpy refuses a call site whose severity changes
+        # ("Logger severity cannot be changed between calls")
+        if level == "error":
+            self.logger.error(message)
+        elif level == "warning":
+            self.logger.warning(message)
+        elif level == "fatal":
+            self.logger.fatal(message)
+        else:
+            self.logger.info(message)
         return True
 
     def info(self, cause: str, message: str) -> bool:
