@@ -69,7 +69,8 @@ def test_bad_images_and_checkpoints_are_refused_with_a_reason(tmp_path):
     try:
         node = rclpy.create_node("perception_bad", namespace="/badperc")
         pub = node.create_publisher(Image, topics.IMAGE_RGB, topics.IMAGE_QOS)
-        assert spin_until(node, lambda: pub.get_subscription_count() >= 1)
+        assert spin_until(node, lambda: pub.get_subscription_count() >= 1, timeout=90), \
+            "detector_node did not subscribe (model load at configure): " + (tmp_path / "det.log").read_text()[-2000:]
         good = np.zeros((240, 384, 3), np.uint8)
         for img, reason in (
                 (Image(height=240, width=384, encoding="mono8", step=384, data=good[..., 0].tobytes()),
