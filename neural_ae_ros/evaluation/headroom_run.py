@@ -62,17 +62,31 @@ class PairCapture:
         return self.isp(raw).clamp_(0, 1)
 
 
-def one_step_exposure(cap: PairCapture, method_name: str, kappa: float, mu: float) -> float:
-    """Effective exposure (s) of frame 2 chosen by ``method_name`` from frame 1 at ``kappa e_base``."""
-    from neural_ae_ros.ae import ExposureController, Observation, make_method
+def simulation_camera(sensor) -> "CameraExposureInfo":
+    """What a simulated camera of the paper protocol announces: the IMX249-like levels, Eq. 6
+    T_max = 15 ms, gain uncapped (:data:`~neural_ae_ros.imaging.exposure.SIMULATION_LIMITS`) so
+    every requested exposure is realised exactly, no actuation latency (one step)."""
     from neural_ae_ros.detector.dataset import T_MAX_S
-    from neural_ae_ros.imaging.exposure import SIMULATION_LIMITS
+    from neural_ae_ros.imaging.exposure import SIMULATION_LIMITS, CameraConfig, CameraExposureInfo
+
+    config = CameraConfig(SIMULATION_LIMITS, frame_rate_hz=30.0, actuation_latency_frames=0,
+                          initial_exposure_time_s=T_MAX_S, initial_analog_gain=1.0, t_max_s=T_MAX_S)
+    return CameraExposureInfo.from_config(config, sensor)
+
+
+def one_step_exposure(cap: PairCapture, method_name: str, kappa: float, mu: float) -> float:
+    """Effective exposure (s) of frame 2 chosen by ``method_name`` from frame 1 at ``kappa e_base``:
+    the paper's Eq. 5 EMA with ``mu`` (0: the method's adjustment in full, bounded by Eq. 4's
+    M_exp = 10), Eq. 6 split, no other smoothing."""
+    from neural_ae_ros.ae import ExposureController, Observation, make_method
+    from neural_ae_ros.imaging.exposure import FrameExposure
 
     raw, t, k = cap.raw(1, kappa * cap.e_base_s)
-    obs = Observation.from_raw(raw.numpy().astype(np.uint16), frame_index=0, exposure_time_s=t, analog_gain=k,
+    obs = Observation.from_raw(raw.numpy().astype(np.uint16), FrameExposure(t, k, frame_index=0),
                                white_level_dn=int(cap.sensor.white_level_dn),
                                black_level_dn=float(cap.sensor.black_level_dn), compute_histograms=False)
-    ctrl = ExposureController(make_method(method_name), limits=SIMULATION_LIMITS, t_max_s=T_MAX_S, mu=mu)
+    ctrl = ExposureController(make_method(method_name), simulation_camera(cap.sensor), smoothing="paper_ema",
+                              ema_mu=mu)
     return float(ctrl.update(obs).effective_exposure_s)
 
 
