@@ -41,11 +41,11 @@ from tqdm import tqdm
 
 from neural_ae_ros.classes import CLASS_NAMES
 from neural_ae_ros.config import DATA_DIR
-from neural_ae_ros.evaluation.detection_metrics import hflip_annotation
 from neural_ae_ros.evaluation.headroom import (PooledConfig, bootstrap_weights, match_image, oracle_choice,
                                                paired_difference)
 from neural_ae_ros.evaluation.headroom_run import (PairCapture, _commit, _detect_all, _machine, load_cached,
-                                                   one_step_exposure, save_cached)
+                                                   one_step_exposure, save_cached, scene_ground_truth)
+from neural_ae_ros.evaluation.reports import write_report
 
 __all__ = ["BenchmarkSettings", "MethodUnderTest", "resolve_methods", "run_benchmark", "summarize_benchmark",
            "CLASSICAL", "LEARNED", "AE_WEIGHTS_DIR"]
@@ -249,23 +249,11 @@ def run_benchmark(scenes, method_names: Sequence[str], settings: BenchmarkSettin
                   wall_s=round(time.perf_counter() - t_start, 1), cache_dir=str(cache_dir))
     log(format_benchmark(report))
     if json_out:
-        Path(json_out).parent.mkdir(parents=True, exist_ok=True)
-        Path(json_out).write_text(json.dumps(report, indent=1) + "\n")
-        log(f"wrote {json_out}")
+        write_report(report, json_out, log)
     return report
 
 
 # ------------------------------------------------------------------------------ summary
-def _ground_truth(rec, input_size):
-    from neural_ae_ros.detector.dataset import scale_boxes
-
-    gt = {"boxes": scale_boxes(rec.boxes, (rec.width, rec.height), input_size), "labels": rec.labels,
-          "ignore_boxes": scale_boxes(rec.ignore_boxes, (rec.width, rec.height), input_size)
-          if rec.ignore_boxes is not None else np.zeros((0, 4)),
-          "ignore_labels": rec.ignore_labels if rec.ignore_labels is not None else np.zeros(0, np.int64)}
-    return gt, hflip_annotation(gt, input_size[0])
-
-
 def summarize_benchmark(records, results: Dict[str, list], methods: Sequence[MethodUnderTest],
                         settings: BenchmarkSettings, runtimes: Dict, n_boot: int = 1000) -> dict:
     """Cached detections -> per method and shift: mAP mean/std over repeats, AP per class, the
@@ -277,7 +265,7 @@ def summarize_benchmark(records, results: Dict[str, list], methods: Sequence[Met
         size = runtimes[m.name].input_size
         per_scene = []
         for rec, (meta, dets) in zip(records, results[m.name]):
-            gt, gt_f = _ground_truth(rec, size)
+            gt, gt_f = scene_ground_truth(rec, size)
             ev = {}
             for k, d in dets.items():
                 if k.endswith("|flip"):

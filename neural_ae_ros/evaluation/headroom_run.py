@@ -26,6 +26,7 @@ from tqdm import tqdm
 from .detection_metrics import CLASS_NAMES, hflip_annotation
 from .headroom import (ChoiceView, HeadroomSettings, PooledConfig, bootstrap_weights, map_oracle_choice,
                        match_image, method_key, oracle_choice, paired_difference, sweep_key)
+from .reports import write_report
 
 
 # ------------------------------------------------------------------------------ capture
@@ -62,7 +63,7 @@ class PairCapture:
         return self.isp(raw).clamp_(0, 1)
 
 
-def simulation_camera(sensor) -> "CameraExposureInfo":
+def simulation_camera(sensor):
     """What a simulated camera of the paper protocol announces: the IMX249-like levels, Eq. 6
     T_max = 15 ms, gain uncapped (:data:`~neural_ae_ros.imaging.exposure.SIMULATION_LIMITS`) so
     every requested exposure is realised exactly, no actuation latency (one step)."""
@@ -268,30 +269,32 @@ def run_headroom(scenes, settings: HeadroomSettings, cache_dir=None, json_out=No
         pass
     log(format_report(report))
     if json_out:
-        Path(json_out).parent.mkdir(parents=True, exist_ok=True)
-        Path(json_out).write_text(json.dumps(report, indent=1) + "\n")
-        log(f"wrote {json_out}")
+        write_report(report, json_out, log)
     return report
 
 
 # ------------------------------------------------------------------------------ summary
+def scene_ground_truth(rec, input_size) -> tuple:
+    """Labels of a scene's frame 2 in the detector's input pixels, and of its mirror image."""
+    from neural_ae_ros.detector.dataset import scale_boxes
+
+    size = (rec.width, rec.height)
+    gt = {"boxes": scale_boxes(rec.boxes, size, input_size), "labels": rec.labels,
+          "ignore_boxes": scale_boxes(rec.ignore_boxes, size, input_size)
+          if rec.ignore_boxes is not None else np.zeros((0, 4)),
+          "ignore_labels": rec.ignore_labels if rec.ignore_labels is not None else np.zeros(0, np.int64)}
+    return gt, hflip_annotation(gt, input_size[0])
+
+
 def summarize(records, results: dict, settings: HeadroomSettings, classes=CLASS_NAMES,
               input_size=(640, 384), n_boot: int = 1000) -> dict:
     """Per-scene detections -> sweep, oracle, method mAPs and paired bootstrap differences."""
-    from neural_ae_ros.detector.dataset import scale_boxes
-
     nc = len(classes)
-    w_img = input_size[0]
     evals = []  # per scene: key -> [ImageEval (image), ImageEval (flip)]
     kinds = []
     for rec in records:
         meta, dets = results[rec.name]
-        gt = {"boxes": scale_boxes(rec.boxes, (rec.width, rec.height), input_size),
-              "labels": rec.labels,
-              "ignore_boxes": scale_boxes(rec.ignore_boxes, (rec.width, rec.height), input_size)
-              if rec.ignore_boxes is not None else np.zeros((0, 4)),
-              "ignore_labels": rec.ignore_labels if rec.ignore_labels is not None else np.zeros(0, np.int64)}
-        gt_f = hflip_annotation(gt, w_img)
+        gt, gt_f = scene_ground_truth(rec, input_size)
         ev = {}
         for k, d in dets.items():
             if k.endswith("|flip"):

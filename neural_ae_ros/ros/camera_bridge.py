@@ -33,7 +33,7 @@ from neural_ae_ros.imaging.sensor import SensorParams
 from neural_ae_ros.scenes.sources import EndOfSource, open_source
 from . import topics
 from .convert import applied_to_msg, camera_info_to_msg, command_from_msg, raw_to_image
-from .diagnostics import ERROR, WARN, DiagnosticsReporter, NodeHealth, guarded
+from .diagnostics import ERROR, WARN, DiagnosticsReporter, NodeHealth, cause_of, guarded
 from .params import DeclaredParameters
 from .run import run_node
 
@@ -110,7 +110,8 @@ class CameraBridge(Node):
             self.health.problem(f"command_{refusal.cause}", f"{who}: {refusal.message}")
             return
         if problems:
-            self.health.problem("command_sanitised", f"{who}: " + "; ".join(problems))
+            # one throttling cause per kind of problem (NaN, negative, absurd, inf...), not per value
+            self.health.problem(cause_of("; ".join(problems), "command_sanitised: "), f"{who}: " + "; ".join(problems))
         if self.fallback_active:
             self.fallback_active = False
             self.health.clear("fallback")
