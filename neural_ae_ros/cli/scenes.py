@@ -29,6 +29,9 @@ def add_commands(subparsers) -> None:
     p.add_argument("--split", choices=("train", "val", "test"), required=True)
     p.add_argument("--count", type=_nonneg_int, required=True, help="number of scenes (pairs of frames)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--mix", choices=("default", "hdr_driving"), default="default",
+                   help="scene mix: 'default', or 'hdr_driving' (paper 000's day/dusk/night shares of HDR edge "
+                        "cases: tunnel exits and entries, low sun, underpasses, dusk, night with oncoming headlights)")
     p.add_argument("--out", type=Path, required=True, help="output directory")
     p.add_argument("--width", type=_positive_int, default=640)
     p.add_argument("--height", type=_positive_int, default=384)
@@ -73,7 +76,8 @@ def cmd_scenes(args) -> int:
     from neural_ae_ros.scenes.generate import generate_split
 
     idx = generate_split(args.out, args.split, args.count, seed=args.seed, width=args.width, height=args.height,
-                         pairs=not args.single, workers=args.workers, storage=args.storage, progress=not args.quiet)
+                         pairs=not args.single, workers=args.workers, storage=args.storage, progress=not args.quiet,
+                         mix=args.mix)
     dr = idx["dynamic_range_db"]
     g = idx["generation"]
     print(f"{idx['count']} scenes -> {args.out} ({g['frames_per_second']:.2f} frames/s, {g['seconds']:.1f} s)")

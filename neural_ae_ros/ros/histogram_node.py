@@ -39,7 +39,9 @@ class HistogramNode(Node):
             raise ValueError(f"grid_sizes {grids}: only the paper's {','.join(map(str, GRIDS))} stack is implemented")
         self.grid_sizes = list(grids)
         self.white_level_dn = int(SensorParams.from_yaml().white_level_dn)
-        self.health = NodeHealth()
+        # STALE after 1 s without frames (or 5 usual frame intervals at low rates): camera gone
+        self.health = NodeHealth(stale_after_s=1.0,
+                                 input_name=f"frames on {self.resolve_topic_name(topics.IMAGE_RAW)}")
         self.diagnostics = DiagnosticsReporter(self, self.health)
         self.pub = self.create_publisher(HistogramStack, topics.HISTOGRAMS, topics.RECORD_QOS)
         self.create_subscription(Image, topics.IMAGE_RAW, self._on_image, topics.IMAGE_QOS)
