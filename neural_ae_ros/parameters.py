@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from neural_ae_ros.config import load_config
 
-__all__ = ["ParamSpec", "NODE_PARAMETERS", "load_config", "node_defaults", "validate", "AE_METHODS"]
+__all__ = ["ParamSpec", "NODE_PARAMETERS", "node_defaults", "validate", "AE_METHODS"]
 
 from neural_ae_ros.ae.base import available_methods, method_class
 from neural_ae_ros.ae.controller import SMOOTHING_MODES

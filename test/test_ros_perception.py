@@ -16,6 +16,7 @@ from rclpy.parameter_client import AsyncParameterClient
 from sensor_msgs.msg import Image
 from vision_msgs.msg import Detection2DArray
 
+from neural_ae_ros.classes import CLASS_NAMES
 from neural_ae_ros.detector.checkpoint import DEFAULT_CHECKPOINT
 from neural_ae_ros.msg import FeatureMap
 from neural_ae_ros.ros import topics
@@ -49,8 +50,7 @@ def test_detections_and_features_keep_their_image_stamp(tmp_path):
         for d in dets:
             assert stamp_key(d.header) in images or stamp_key(d.header) < max(images)
             for det in d.detections:
-                assert det.results[0].hypothesis.class_id in ("bike", "bus_truck", "car_van", "person",
-                                                             "traffic_light", "traffic_sign")
+                assert det.results[0].hypothesis.class_id in CLASS_NAMES
                 assert 0.0 <= det.results[0].hypothesis.score <= 1.0
                 assert det.bbox.size_x > 0 and det.bbox.size_y > 0
         f = feats[-1]

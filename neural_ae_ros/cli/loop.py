@@ -57,4 +57,16 @@ def _run(args) -> int:
     if args.json:
         write_json(result, args.json)
     print(summary_line(result))
+    shortfall = rate_shortfall_line(result)
+    if shortfall:
+        print(shortfall)
     return 0
+
+
+def rate_shortfall_line(result: dict, tolerance: float = 0.2):
+    """A warning when the camera delivered clearly fewer frames per second than asked (None if not)."""
+    fps, target = result.get("fps") or 0.0, result.get("target_fps") or 0.0
+    if target > 0 and fps < (1.0 - tolerance) * target:
+        return (f"warning: rate shortfall: {fps:.1f} of the {target:.1f} fps asked ({100 * (1 - fps / target):.0f} % short; "
+                f"machine too slow for this size, or lockstep waiting on commands)")
+    return None

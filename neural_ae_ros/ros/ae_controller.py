@@ -161,7 +161,7 @@ class AeControllerNode(Node):
             return
         cam = self.controller.camera
         exposure = applied_from_msg(exp)
-        obs = Observation(exposure, mean_level_dn=float(hist.mean_level_dn), raw=parts.get("raw"),
+        obs = Observation(exposure, mean_level_dn=float(exp.mean_level_dn), raw=parts.get("raw"),
                           histograms=counts.reshape(hist.num_regions, hist.num_bins),
                           white_level_dn=cam.white_level_dn, black_level_dn=cam.black_level_dn)
         command = self.controller.update(obs)

@@ -54,7 +54,8 @@ class CameraBridge(Node):
         self.info = ExposureInfo.from_config(config, sensor, self.session_id)
         self.scheduler = ExposureScheduler(limits, p["actuation_latency_frames"], p["initial_exposure_time_s"],
                                            p["initial_analog_gain"], session_id=self.session_id)
-        self.sensor = SimulatedSensor(sensor, seed=p["seed"], simulate_noise=p["simulate_noise"])
+        self.sensor = SimulatedSensor(sensor, seed=p["seed"], simulate_noise=p["simulate_noise"],
+                                      reuse_output_buffer=True)  # each frame is copied into its message
         self.source = open_source(p["source"], p["drive"], p["bag_path"], p["seed"], p["width"], p["height"],
                                   p["frame_rate_hz"], script_frames=p["max_frames"])
         self.health = NodeHealth(stale_after_s=None)

@@ -1,0 +1,1 @@
+"""Personalised attention-aware exposure control with reinforcement learning (paper 001)."""
