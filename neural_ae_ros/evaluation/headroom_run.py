@@ -64,15 +64,20 @@ class PairCapture:
 
 def one_step_exposure(cap: PairCapture, method_name: str, kappa: float, mu: float) -> float:
     """Effective exposure (s) of frame 2 chosen by ``method_name`` from frame 1 at ``kappa e_base``."""
+    import math
+
     from neural_ae_ros.ae import ExposureController, Observation, make_method
     from neural_ae_ros.detector.dataset import T_MAX_S
-    from neural_ae_ros.imaging.exposure import SIMULATION_LIMITS
+    from neural_ae_ros.imaging.exposure import SIMULATION_LIMITS, CameraExposureInfo, FrameExposure
 
     raw, t, k = cap.raw(1, kappa * cap.e_base_s)
-    obs = Observation.from_raw(raw.numpy().astype(np.uint16), frame_index=0, exposure_time_s=t, analog_gain=k,
-                               white_level_dn=int(cap.sensor.white_level_dn),
-                               black_level_dn=float(cap.sensor.black_level_dn), compute_histograms=False)
-    ctrl = ExposureController(make_method(method_name), limits=SIMULATION_LIMITS, t_max_s=T_MAX_S, mu=mu)
+    white, black = int(cap.sensor.white_level_dn), float(cap.sensor.black_level_dn)
+    obs = Observation.from_raw(raw.numpy().astype(np.uint16), FrameExposure(t, k, 0), white_level_dn=white,
+                               black_level_dn=black, compute_histograms=False)
+    camera = CameraExposureInfo(SIMULATION_LIMITS, T_MAX_S, black, white, 0, 30.0, float(white))
+    # the paper's Eq. 5 (smoothing paper_ema), no Eq. 4 bound on the classical methods' u
+    ctrl = ExposureController(make_method(method_name), camera, smoothing="paper_ema", ema_mu=mu,
+                              max_adjustment=math.inf)
     return float(ctrl.update(obs).effective_exposure_s)
 
 
