@@ -2,7 +2,7 @@
 
 Per scene (a two-frame pair written by ``neural-ae scenes``): frame 1's base exposure; frame
 2 at the 13 sweep exposures; frame 1 at ``{1/k, k} x e_base`` for every shift k, one step of
-every method through :class:`~neural_ae_ros.ae.base.ExposureController`, frame 2 at the
+every method through :class:`~neural_ae_ros.ae.controller.ExposureController`, frame 2 at the
 exposure it chose. Every frame-2 image (and its mirror image) goes through the detector in
 batches; the detections are cached per scene (``CACHE/scene_K.npz``) under the settings'
 key, so an interrupted run resumes where it stopped.
