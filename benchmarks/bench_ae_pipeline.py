@@ -90,16 +90,17 @@ def main(argv: List[str] | None = None) -> int:
     camera = CameraExposureInfo.from_yaml()
     avg_ctrl = ExposureController(make_method("average"), camera, smoothing="paper_ema", ema_mu=0.9)
     grad_ctrl = ExposureController(make_method("gradient"), camera, smoothing="paper_ema", ema_mu=0.9)
-    frame = FrameExposure(t_exp, gain, frame_index=0)
+    exposure = FrameExposure(t_exp, gain, 0)
     hist_mean = histogram_stack(raw, white, return_mean=True)
-    obs_mean = Observation(frame, mean_level_dn=hist_mean[1], histograms=hist_mean[0],
+    obs_mean = Observation(exposure, mean_level_dn=hist_mean[1], histograms=hist_mean[0],
                            white_level_dn=white, black_level_dn=black)
-    obs_raw = Observation(frame, raw=raw, white_level_dn=white, black_level_dn=black)
+    obs_raw = Observation(exposure, raw=raw, white_level_dn=white, black_level_dn=black)
     out_buf = torch.empty_like(phi)
 
     def full_classical():
         hist, mean = histogram_stack(raw, white, return_mean=True)
-        obs = Observation(frame, mean_level_dn=mean, histograms=hist, white_level_dn=white, black_level_dn=black)
+        obs = Observation(exposure, mean_level_dn=mean, histograms=hist,
+                          white_level_dn=white, black_level_dn=black)
         return avg_ctrl.update(obs)
 
     raw_buf = np.empty((h, w), np.uint16)

@@ -104,7 +104,7 @@ def test_realtime_writes_into_a_reused_buffer_and_checks_it():
 def test_simulated_sensor_uses_the_realtime_path_on_rgb_and_mosaic_input():
     sensor = SimulatedSensor(P, seed=1)
     rgb = np.full((3, 40, 60), 2000.0 / 0.01, dtype=np.float32)
-    s = FrameExposure(0.01, 1.0, frame_index=0)
+    s = FrameExposure(0.01, 1.0, 0)
     raw = sensor.capture(rgb, s)
     assert raw.shape == (40, 60) and raw.dtype == np.uint16
     assert raw.mean() == pytest.approx(expected_mean_dn(2e5, 0.01, 1.0, P), abs=1.0)

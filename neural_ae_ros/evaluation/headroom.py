@@ -12,7 +12,7 @@ Paper 000's simulation protocol (Sections 5.3 and 6.1) on a scene set of two-fra
   picks one of the swept exposures can score more on that scene; it is the ceiling.
 - **One step of a method** (``average``, ``gradient``): frame 1 captured at ``kappa e_base``,
   ``kappa in {1/k, k}``; the method sees frame 1's raw mosaic, the
-  :class:`~neural_ae_ros.ae.base.ExposureController` (Eq. 5 EMA with ``mu``, Eq. 6 split,
+  :class:`~neural_ae_ros.ae.controller.ExposureController` (Eq. 5 EMA with ``mu``, Eq. 6 split,
   simulation limits) gives the exposure of frame 2, which is captured and detected. Both
   values of kappa are run for every scene (the paper draws one of the two with equal
   probability and repeats 12 times: running both is the expectation of that draw without

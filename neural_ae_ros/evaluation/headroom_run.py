@@ -2,7 +2,7 @@
 
 Per scene (a two-frame pair written by ``neural-ae scenes``): frame 1's base exposure; frame
 2 at the 13 sweep exposures; frame 1 at ``{1/k, k} x e_base`` for every shift k, one step of
-every method through :class:`~neural_ae_ros.ae.base.ExposureController`, frame 2 at the
+every method through :class:`~neural_ae_ros.ae.controller.ExposureController`, frame 2 at the
 exposure it chose. Every frame-2 image (and its mirror image) goes through the detector in
 batches; the detections are cached per scene (``CACHE/scene_K.npz``) under the settings'
 key, so an interrupted run resumes where it stopped.
@@ -77,8 +77,8 @@ def simulation_camera(sensor):
 
 def one_step_exposure(cap: PairCapture, method_name: str, kappa: float, mu: float) -> float:
     """Effective exposure (s) of frame 2 chosen by ``method_name`` from frame 1 at ``kappa e_base``:
-    the paper's Eq. 5 EMA with ``mu`` (0: the method's adjustment in full, bounded by Eq. 4's
-    M_exp = 10), Eq. 6 split, no other smoothing."""
+    the paper's Eq. 5 EMA with ``mu`` (0: the method's adjustment in full), Eq. 6 split, no Eq. 4
+    bound on a classical method's ``u`` (the method's own limits apply), no other smoothing."""
     from neural_ae_ros.ae import ExposureController, Observation, make_method
     from neural_ae_ros.imaging.exposure import FrameExposure
 
@@ -87,7 +87,7 @@ def one_step_exposure(cap: PairCapture, method_name: str, kappa: float, mu: floa
                                white_level_dn=int(cap.sensor.white_level_dn),
                                black_level_dn=float(cap.sensor.black_level_dn), compute_histograms=False)
     ctrl = ExposureController(make_method(method_name), simulation_camera(cap.sensor), smoothing="paper_ema",
-                              ema_mu=mu)
+                              ema_mu=mu, max_adjustment=math.inf)
     return float(ctrl.update(obs).effective_exposure_s)
 
 

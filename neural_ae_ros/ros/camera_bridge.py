@@ -109,9 +109,9 @@ class CameraBridge(Node):
         if refusal is not None:
             self.health.problem(f"command_{refusal.cause}", f"{who}: {refusal.message}")
             return
-        if problems:
-            # one throttling cause per kind of problem (NaN, negative, absurd, inf...), not per value
-            self.health.problem(cause_of("; ".join(problems), "command_sanitised: "), f"{who}: " + "; ".join(problems))
+        if problems:  # throttled per kind of problem (numbers stripped), not per command
+            text = "; ".join(problems)
+            self.health.problem(cause_of(text, "command_sanitised: "), f"{who}: {text}")
         if self.fallback_active:
             self.fallback_active = False
             self.health.clear("fallback")
