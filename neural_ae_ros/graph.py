@@ -8,10 +8,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
+from .ae.base import INPUT_RAW, method_class
 from .parameters import AE_METHODS
 
-#: AE methods whose controller subscribes to the raw image as well as to the histograms.
-METHODS_NEEDING_RAW = ("gradient",)
+
+def method_needs_raw(method: str) -> bool:
+    """True when the AE method's controller subscribes to the raw image as well (its ``inputs``)."""
+    return INPUT_RAW in method_class(method).inputs
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,7 @@ def pipeline(method: str = "average", namespace: str = "", camera: Optional[Dict
         raise ValueError(f"unknown AE method {method!r}; expected one of {', '.join(AE_METHODS)}")
     cam = dict(camera or {})
     if wait_for_recorder:
-        needs_raw = method in METHODS_NEEDING_RAW
+        needs_raw = method_needs_raw(method)
         cam.setdefault("wait_for_image_subscribers", 2 if needs_raw else 1)
         cam.setdefault("wait_for_exposure_subscribers", 2)  # ae_controller + the recorder
     return [

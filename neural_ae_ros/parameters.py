@@ -14,10 +14,13 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from neural_ae_ros.config import load_config
 
-__all__ = ["ParamSpec", "NODE_PARAMETERS", "load_config", "node_defaults", "validate", "AE_METHODS"]
+__all__ = ["ParamSpec", "NODE_PARAMETERS", "node_defaults", "validate", "AE_METHODS"]
 
-#: Method names as users type them (docs/design.md); learned ones arrive with later issues.
-AE_METHODS = ("average", "gradient")
+from neural_ae_ros.ae.base import available_methods, method_class
+from neural_ae_ros.ae.controller import SMOOTHING_MODES
+
+#: Method names as users type them (docs/design.md), from the AE method registry.
+AE_METHODS = tuple(available_methods())
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,22 @@ def _src(key):
 
 def _ae(key):
     return ("ae.yaml", "ae", key)
+
+
+def _wd(key):
+    return ("camera.yaml", "watchdog", key)
+
+
+def _method_parameters() -> List["ParamSpec"]:
+    """Each registered AE method's own constants (``MethodParameter``), defaults in ae.yaml."""
+    out: Dict[str, ParamSpec] = {}
+    for name in AE_METHODS:
+        for p in method_class(name).parameters:
+            spec = ParamSpec(p.name, p.type, f"[{name}] {p.description}", _ae(p.name), low=p.low, high=p.high)
+            if p.name in out and out[p.name] != spec:
+                raise ValueError(f"AE parameter {p.name!r} declared differently by two methods")
+            out[p.name] = spec
+    return list(out.values())
 
 
 #: The camera's hard limits (config/camera.yaml 'limits'): read-only wherever they are declared.
@@ -108,6 +127,16 @@ NODE_PARAMETERS: Dict[str, List[ParamSpec]] = {
                   _cam("wait_for_exposure_subscribers"), low=0, high=64, read_only=True),
         ParamSpec("wait_timeout_s", float, "Longest wait for those subscribers before starting anyway (s).",
                   _cam("wait_timeout_s"), low=0.0, high=600.0, read_only=True),
+        ParamSpec("t_max_s", float, "Eq. 6 T_max announced to the AE controller (s).", _cam("t_max_s"),
+                  low=1e-5, high=1.0, read_only=True),
+        ParamSpec("command_age_warn_frames", int,
+                  "Watchdog: WARN on /diagnostics when the newest command is this many frames old.",
+                  _wd("command_age_warn_frames"), low=1, high=10**6),
+        ParamSpec("command_age_error_frames", int, "Watchdog: ERROR at this command age (frames).",
+                  _wd("command_age_error_frames"), low=1, high=10**6),
+        ParamSpec("fallback_after_frames", int,
+                  "Watchdog: at this command age the camera runs its built-in mean-level AE until commands return "
+                  "(0: never).", _wd("fallback_after_frames"), low=0, high=10**6),
     ],
     "histogram_node": [
         ParamSpec("grid_sizes", str, "Tile grids of the histogram stack, comma separated (paper 000: 1,3,7).",
@@ -138,22 +167,34 @@ NODE_PARAMETERS: Dict[str, List[ParamSpec]] = {
                   ("detector.yaml", "detector", "max_detections"), low=1, high=1000),
     ],
     "ae_controller": [
-        ParamSpec("method", str, "AE method.", _ae("method"), choices=AE_METHODS),
-        ParamSpec("ema_mu", float, "Eq. 5 smoothing of log exposure (0: no smoothing).", _ae("ema_mu"), low=0.0, high=0.99),
+        ParamSpec("method", str, "AE method (the registry in neural_ae_ros.ae).", _ae("method"), choices=AE_METHODS),
+        ParamSpec("smoothing", str,
+                  "fast: settles a 10 EV step in 3 + latency frames (absolute targets, pipelined Eq. 4 steps "
+                  "while frames are clipped); paper_ema: paper 000 Eq. 5 EMA of log exposure.",
+                  _ae("smoothing"), choices=SMOOTHING_MODES),
+        ParamSpec("ema_mu", float, "Eq. 5 smoothing of log exposure (smoothing paper_ema; 0: none).", _ae("ema_mu"),
+                  low=0.0, high=0.99),
+        ParamSpec("max_adjustment", float, "Eq. 4 M_exp: largest change per decision (factor; 10 = 3.3 EV).",
+                  _ae("max_adjustment"), low=1.01, high=1000.0),
+        ParamSpec("deadband_ev", float, "fast: changes smaller than this are not sent (EV; no dithering).",
+                  _ae("deadband_ev"), low=0.0, high=0.49),
+        ParamSpec("blind_steps", int, "fast: Eq. 4 steps taken on fully clipped frames before one confirms them.",
+                  _ae("blind_steps"), low=1, high=10),
+        ParamSpec("clip_fraction", float,
+                  "fast: a frame with this much more of its pixels saturated than the reference frame is clipped.",
+                  _ae("clip_fraction"), low=0.01, high=0.99),
+        ParamSpec("scene_step_ev", float,
+                  "fast: an exposure-normalised mean level this far (EV) from the reference is a scene step.",
+                  _ae("scene_step_ev"), low=0.1, high=10.0),
+        ParamSpec("dark_level_fraction", float,
+                  "fast: a mean level above black below this fraction of the signal range is a dark frame.",
+                  _ae("dark_level_fraction"), low=0.001, high=0.49),
         ParamSpec("wait_for_applied_command", bool,
-                  "Decide only on frames captured with the last decided command; repeat it meanwhile "
-                  "(avoids overshoot under actuation latency).", _ae("wait_for_applied_command")),
-        ParamSpec("t_max_s", float, "Eq. 6 longest exposure time before gain is raised (s).", _ae("t_max_s"),
-                  low=1e-5, high=0.1),
-        ParamSpec("target_level_fraction", float,
-                  "Average AE target: mean raw level above black as a fraction of the signal range (paper: 0.5).",
-                  _ae("target_level_fraction"), low=0.05, high=0.95),
-        ParamSpec("gradient_lambda", float, "Shim et al. 2018 lambda (gradient metric).", _ae("gradient_lambda"),
-                  low=1.0, high=1e5),
-        ParamSpec("gradient_delta", float, "Shim et al. 2018 delta: gradient activation threshold.", _ae("gradient_delta"),
-                  low=0.0, high=1.0),
-        ParamSpec("gradient_kp", float, "Shim et al. 2018 proportional gain Kp.", _ae("gradient_kp"), low=0.01, high=2.0),
-        *CAMERA_LIMIT_PARAMETERS,
+                  "Decide only on frames captured with the last decided command; repeat it meanwhile.",
+                  _ae("wait_for_applied_command")),
+        ParamSpec("t_max_s", float, "Eq. 6 longest exposure time before gain is raised (s); 0: the camera's "
+                  "announced T_max (camera_exposure_info).", _ae("t_max_s"), low=0.0, high=0.1),
+        *_method_parameters(),
     ],
 }
 

@@ -43,10 +43,10 @@ def _install_prefix(root: Path, register: bool = True) -> Path:
     return prefix
 
 
-def _probe(prefix: Path, cwd: Path) -> subprocess.CompletedProcess:
+def _probe(prefix: Path, cwd: Path, code: str = PROBE) -> subprocess.CompletedProcess:
     site = next(prefix.glob("lib/python*/site-packages"))
     env = dict(os.environ, PYTHONPATH=str(site), AMENT_PREFIX_PATH=str(prefix))
-    return subprocess.run([sys.executable, "-c", PROBE], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
 
 
 def test_installed_package_reads_config_from_share(tmp_path):
@@ -66,7 +66,7 @@ def test_installed_package_reads_config_from_share(tmp_path):
 
 def test_installed_package_without_index_says_where_it_looked(tmp_path):
     prefix = _install_prefix(tmp_path, register=False)
-    res = _probe(prefix, tmp_path)
+    res = _probe(prefix, tmp_path, "from neural_ae_ros import config; config.config_dir()")
     assert res.returncode != 0
     assert "no config directory" in res.stderr and "share/neural_ae_ros/config" in res.stderr
 

@@ -76,6 +76,15 @@ def test_health_goes_warn_on_drops_then_back_to_ok_and_stale_without_input():
     clock.t += 2.5  # upstream gone
     level, message, _ = health.status()
     assert level == STALE and "no input" in message
+    # at a slow rate, a pause of a few of its intervals is not yet stale
+    slow = NodeHealth(stale_after_s=1.0, clock=clock, input_name="frames on /image_raw")
+    for _ in range(10):
+        slow.frame_in()
+        clock.t += 1.0
+    assert slow.status()[0] == OK
+    clock.t += 4.5
+    level, message, _ = slow.status()
+    assert level == STALE and "no frames on /image_raw for 5.5 s" in message
 
 
 def test_rate_shortfall_is_a_warning_with_numbers():

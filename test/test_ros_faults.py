@@ -325,22 +325,28 @@ def test_neural_ae_loop_on_a_bad_bag_is_one_line(tmp_path):
 
 def test_a_short_soak_reports_detection_recovery_and_no_leaks(tmp_path):
     out = tmp_path / "soak.json"
-    p = subprocess.run([NEURAL_AE, "soak", "--minutes", "0.5",
+    # seed 3: garbage_images at ~11 s, kill_histogram at ~21 s, then garbage again once the
+    # histogram node is back (a node restart takes 3-15 s on this shared 2-core machine)
+    p = subprocess.run([NEURAL_AE, "soak", "--minutes", "0.75",
                         "--faults", "kill_histogram,garbage_images", "--slot", "9", "--seed", "3",
                         "--json", str(out), "--log-dir", str(tmp_path / "logs")],
-                       capture_output=True, text=True, timeout=240)
+                       capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
     r = json.loads(out.read_text())
-    kinds = sorted(f["kind"] for f in r["faults"])
-    assert kinds == ["garbage_images", "kill_histogram"], r["faults"]
+    kinds = [f["kind"] for f in r["faults"]]
+    assert kinds[:2] == ["garbage_images", "kill_histogram"], r["faults"]
     for f in r["faults"]:
         assert set(f) >= {"kind", "at_s", "detected_after_s", "recovered_after_s", "frames_lost"}
-    garbage = next(f for f in r["faults"] if f["kind"] == "garbage_images")
+    garbage = r["faults"][0]
     assert garbage["detected_after_s"] is not None and garbage["detected_after_s"] < 1.0, garbage
+    assert "histogram_node" in garbage["detected_by"]
     assert garbage["recovered_after_s"] is not None, garbage
-    kill = next(f for f in r["faults"] if f["kind"] == "kill_histogram")
-    assert kill["recovered_after_s"] is not None and kill["recovered_after_s"] > 0, kill  # the node came back
-    assert r["frames_published"] > 100 and r["frames_with_command"] > 0.5 * r["frames_published"]
+    kill = r["faults"][1]
+    assert kill["returned_after_s"] is not None, kill  # the restarted node produced histograms
+    # commands land again soon after the histogram node is back, not before it was restarted
+    assert kill["recovered_after_s"] >= kill["returned_after_s"] and kill["recovered_after_return_s"] < 5.0, kill
+    assert r["frames_published"] > 150 and r["frames_with_command"] > 0.5 * r["frames_published"]
     assert r["leaked_processes"] == 0 and r["leaked_shm_segments"] == 0
     assert r["frames_lost_uncounted"] == 0
     assert r["tracebacks_in_node_logs"] == 0
+    assert r["node_starts"]["histogram_node"] == 2

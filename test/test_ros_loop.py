@@ -1,7 +1,11 @@
 """The closed loop across processes (real rclpy over DDS): commands computed on frame t land on
 frame t + 1 + latency, and the loop moves the exposure toward the target."""
+import math
+
 import pytest
 
+from neural_ae_ros.ae.gradient import DEFAULT_GAMMAS
+from neural_ae_ros.parameters import node_defaults
 from neural_ae_ros.ros.loop import run_loop
 
 
@@ -27,7 +31,16 @@ def test_gradient_method_runs_in_the_loop(tmp_path):
                  log_dir=tmp_path, progress=False)
     assert r["frames_published"] == 30
     assert r["command_to_frame_lag"] == [2]
-    assert {row["gain"] >= 1.0 for row in r["exposure_trace"]} == {True}
+    # Shim et al.'s update E_next = E * (1 + alpha Kp (1 - gamma_hat)) with gamma_hat within the
+    # anchors [1/1.9, 1.9]: every commanded exposure is its source frame's times a bounded factor
+    kp = node_defaults("ae_controller")["gradient_kp"]
+    lo, hi = 1 + 0.5 * kp * (1 - max(DEFAULT_GAMMAS)), 1 + kp * (1 - min(DEFAULT_GAMMAS))
+    trace = {row["index"]: row for row in r["exposure_trace"]}
+    effective = {i: row["exposure_time_s"] * row["gain"] for i, row in trace.items()}
+    steps = [effective[i] / effective[row["command_source_frame_index"]]
+             for i, row in trace.items() if row["from_command"]]
+    assert len(steps) == 28 and all(lo - 1e-9 <= u <= hi + 1e-9 for u in steps), (lo, hi, steps)
+    assert abs(math.log(effective[29] / effective[0])) > 0.05, "the gradient AE never moved the exposure"
 
 
 def test_loop_replays_a_scene_recording(tmp_path):

@@ -44,7 +44,6 @@ def _histograms():
     m.grid_sizes = [1, 3, 7]
     m.num_regions, m.num_bins, m.white_level_dn = 59, 256, 4095
     m.counts = array.array("I", range(59 * 256))
-    m.mean_level_dn = 100.25
     return m
 
 
@@ -107,7 +106,6 @@ def test_round_trip_between_processes(type_name, make):
             rclpy.spin_once(node, timeout_sec=0.05)
         assert got, f"{type_name} did not come back from the echo process"
         assert got[0] == sent
-        assert got[0] is not sent
     finally:
         if rclpy.ok():
             rclpy.shutdown()

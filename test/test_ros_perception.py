@@ -16,6 +16,7 @@ from rclpy.parameter_client import AsyncParameterClient
 from sensor_msgs.msg import Image
 from vision_msgs.msg import Detection2DArray
 
+from neural_ae_ros.classes import CLASS_NAMES
 from neural_ae_ros.detector.checkpoint import DEFAULT_CHECKPOINT
 from neural_ae_ros.msg import FeatureMap
 from neural_ae_ros.ros import topics
@@ -49,8 +50,7 @@ def test_detections_and_features_keep_their_image_stamp(tmp_path):
         for d in dets:
             assert stamp_key(d.header) in images or stamp_key(d.header) < max(images)
             for det in d.detections:
-                assert det.results[0].hypothesis.class_id in ("bike", "bus_truck", "car_van", "person",
-                                                             "traffic_light", "traffic_sign")
+                assert det.results[0].hypothesis.class_id in CLASS_NAMES
                 assert 0.0 <= det.results[0].hypothesis.score <= 1.0
                 assert det.bbox.size_x > 0 and det.bbox.size_y > 0
         f = feats[-1]
@@ -69,7 +69,8 @@ def test_bad_images_and_checkpoints_are_refused_with_a_reason(tmp_path):
     try:
         node = rclpy.create_node("perception_bad", namespace="/badperc")
         pub = node.create_publisher(Image, topics.IMAGE_RGB, topics.IMAGE_QOS)
-        assert spin_until(node, lambda: pub.get_subscription_count() >= 1)
+        assert spin_until(node, lambda: pub.get_subscription_count() >= 1, timeout=90), \
+            "detector_node did not subscribe (model load at configure): " + (tmp_path / "det.log").read_text()[-2000:]
         good = np.zeros((240, 384, 3), np.uint8)
         for img, reason in (
                 (Image(height=240, width=384, encoding="mono8", step=384, data=good[..., 0].tobytes()),

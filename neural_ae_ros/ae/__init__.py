@@ -1,30 +1,45 @@
-"""Auto-exposure methods behind one interface (see ``base.py``).
+"""Auto-exposure methods behind one interface (see ``base.py``) and the controller around them.
 
->>> from neural_ae_ros.ae import make_method, ExposureController, Observation
->>> ctrl = ExposureController(make_method("average"), mu=0.9)
+>>> from neural_ae_ros.ae import make_method, ExposureController
+>>> from neural_ae_ros.imaging.exposure import CameraExposureInfo
+>>> ctrl = ExposureController(make_method("average"), CameraExposureInfo.from_yaml(), smoothing="fast")
 """
 from .base import (
+    INPUT_FEATURES,
+    INPUT_HISTOGRAMS,
+    INPUT_RAW,
+    INPUT_RGB,
     AutoExposureMethod,
-    ExposureCommandValues,
-    ExposureController,
     ExposureDecision,
+    MethodParameter,
     Observation,
     available_methods,
     make_method,
+    method_class,
+    method_kwargs,
     register_method,
 )
+from .controller import SMOOTHING_MODES, ControllerSettings, ExposureController
 from .average import AverageAE
 from .gradient import GradientAE
 
 __all__ = [
+    "INPUT_FEATURES",
+    "INPUT_HISTOGRAMS",
+    "INPUT_RAW",
+    "INPUT_RGB",
+    "SMOOTHING_MODES",
     "AutoExposureMethod",
     "AverageAE",
-    "ExposureCommandValues",
+    "ControllerSettings",
     "ExposureController",
     "ExposureDecision",
     "GradientAE",
+    "MethodParameter",
     "Observation",
     "available_methods",
     "make_method",
+    "method_class",
+    "method_kwargs",
     "register_method",
 ]

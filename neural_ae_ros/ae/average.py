@@ -12,14 +12,20 @@ from __future__ import annotations
 
 import math
 
-from .base import AutoExposureMethod, ExposureDecision, Observation, register_method
+from .base import INPUT_HISTOGRAMS, AutoExposureMethod, ExposureDecision, MethodParameter, Observation, register_method
 
 __all__ = ["AverageAE"]
 
 
-@register_method("average")
+@register_method
 class AverageAE(AutoExposureMethod):
     name = "average"
+    inputs = frozenset({INPUT_HISTOGRAMS})
+    parameters = (
+        MethodParameter("target_level_fraction", "target_fraction", float, 0.05, 0.95,
+                        "Average AE target: mean raw level above black as a fraction of the signal range "
+                        "(paper 000: 0.5)."),
+    )
 
     def __init__(self, target_fraction: float = 0.5, max_adjustment: float = 16.0,
                  min_level_dn: float = 0.5) -> None:

@@ -33,7 +33,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .base import AutoExposureMethod, ExposureDecision, Observation, register_method
+from .base import INPUT_HISTOGRAMS, INPUT_RAW, AutoExposureMethod, ExposureDecision, MethodParameter, Observation, register_method
 
 __all__ = ["GradientAE", "block_mean_green", "gradient_information"]
 
@@ -77,9 +77,16 @@ def gradient_information(images: np.ndarray, lam: float = 1000.0, delta: float =
     return info / math.log(lam * (1.0 - delta) + 1.0)
 
 
-@register_method("gradient")
+@register_method
 class GradientAE(AutoExposureMethod):
     name = "gradient"
+    inputs = frozenset({INPUT_HISTOGRAMS, INPUT_RAW})
+    parameters = (
+        MethodParameter("gradient_lambda", "lam", float, 1.0, 1e5, "Shim et al. 2018 lambda (gradient metric)."),
+        MethodParameter("gradient_delta", "delta", float, 0.0, 0.99,
+                        "Shim et al. 2018 delta: gradient activation threshold."),
+        MethodParameter("gradient_kp", "kp", float, 0.01, 2.0, "Shim et al. 2018 proportional gain Kp."),
+    )
 
     def __init__(
         self,

@@ -153,6 +153,7 @@ def classical_policy(method: str) -> Callable[[torch.Tensor, torch.Tensor], torc
     """u per frame of a (B, H, W) raw batch from a classical method (no gradient), through the
     project's own AE implementation (:mod:`neural_ae_ros.ae`)."""
     from neural_ae_ros.ae import Observation, make_method
+    from neural_ae_ros.imaging.exposure import FrameExposure
 
     ae = make_method(method)
     sensor = sensor_mod.SensorParams.from_yaml()
@@ -162,7 +163,7 @@ def classical_policy(method: str) -> Callable[[torch.Tensor, torch.Tensor], torc
         for i in range(raw.shape[0]):
             ae.reset()
             mosaic = raw[i].round().clamp(0, sensor.white_level_dn).to(torch.int32).numpy().astype(np.uint16)
-            obs = Observation.from_raw(mosaic, 0, float(e1[i]), 1.0, int(sensor.white_level_dn),
+            obs = Observation.from_raw(mosaic, FrameExposure(float(e1[i]), 1.0, 0), int(sensor.white_level_dn),
                                        float(sensor.black_level_dn))
             us.append(float(ae.next_exposure(obs).adjustment_factor))
         return torch.tensor(us, dtype=raw.dtype)

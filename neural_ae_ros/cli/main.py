@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "neural_ae_ros.cli.detector",
     "neural_ae_ros.cli.train",
     "neural_ae_ros.cli.soak",
+    "neural_ae_ros.cli.headroom",
     "neural_ae_ros.cli.personalize",
 )
 

@@ -29,6 +29,9 @@ def add_commands(subparsers) -> None:
     p.add_argument("--split", choices=("train", "val", "test"), required=True)
     p.add_argument("--count", type=_nonneg_int, required=True, help="number of scenes (pairs of frames)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--mix", choices=("default", "hdr_driving"), default="default",
+                   help="scene mix: 'default', or 'hdr_driving' (paper 000's day/dusk/night shares of HDR edge "
+                        "cases: tunnel exits and entries, low sun, underpasses, dusk, night with oncoming headlights)")
     p.add_argument("--out", type=Path, required=True, help="output directory")
     p.add_argument("--width", type=_positive_int, default=640)
     p.add_argument("--height", type=_positive_int, default=384)
@@ -43,7 +46,9 @@ def add_commands(subparsers) -> None:
     r = subparsers.add_parser(
         "record-scene", help="record a scripted drive's scene radiance and boxes as a rosbag2 (MCAP)",
         description="Render a drive (tunnel, low_sun, bridge, night_streetlight, panorama_pan) into a scene bag "
-                    "(/scene/radiance 32FC3 e-/s, /scene/boxes vision_msgs/Detection2DArray, /scene/events, /scene/info).")
+                    "(format v2: /scene/radiance 16FC1 half-float RGGB mosaic of e-/s with a per-frame scale and "
+                    "CRC-32 in /scene/radiance_meta, 2 bytes/pixel; /scene/boxes vision_msgs/Detection2DArray, "
+                    "/scene/events, /scene/info). --rgb32 writes format v1 (float32 RGB, 12 bytes/pixel).")
     r.add_argument("--drive", required=True, choices=("tunnel", "low_sun", "bridge", "night_streetlight", "panorama_pan"))
     r.add_argument("--frames", type=_positive_int, required=True)
     r.add_argument("--seed", type=int, default=0)
@@ -53,6 +58,8 @@ def add_commands(subparsers) -> None:
     r.add_argument("--fps", type=float, default=30.0)
     r.add_argument("--panorama", default=None, help="panorama for panorama_pan (default: drawn from the seed)")
     r.add_argument("--compress", action="store_true", help="zstd-compressed MCAP chunks")
+    r.add_argument("--rgb32", action="store_true",
+                   help="format v1: full float32 RGB radiance (6x larger) instead of the half-float mosaic")
     r.add_argument("--quiet", action="store_true")
     r.set_defaults(func=cmd_record_scene)
 
@@ -69,7 +76,8 @@ def cmd_scenes(args) -> int:
     from neural_ae_ros.scenes.generate import generate_split
 
     idx = generate_split(args.out, args.split, args.count, seed=args.seed, width=args.width, height=args.height,
-                         pairs=not args.single, workers=args.workers, storage=args.storage, progress=not args.quiet)
+                         pairs=not args.single, workers=args.workers, storage=args.storage, progress=not args.quiet,
+                         mix=args.mix)
     dr = idx["dynamic_range_db"]
     g = idx["generation"]
     print(f"{idx['count']} scenes -> {args.out} ({g['frames_per_second']:.2f} frames/s, {g['seconds']:.1f} s)")
@@ -91,7 +99,8 @@ def cmd_record_scene(args) -> int:
 
     try:
         path = record_drive(args.drive, args.frames, args.seed, args.out, args.width, args.height, args.fps,
-                            progress=not args.quiet, panorama=args.panorama, compress=args.compress)
+                            progress=not args.quiet, panorama=args.panorama, compress=args.compress,
+                            encoding="32FC3" if args.rgb32 else "16FC1")
     except SceneBagError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -27,7 +27,7 @@ def add_commands(subparsers) -> None:
 
 def summary_lines(result: dict) -> list:
     lines = [f"soak {result['minutes']} min: {len(result['faults'])} faults, {result['frames_published']} frames "
-             f"published, {result['frames_with_command']} with a command, {result['frames_lost_uncounted']} lost "
+             f"published, {result['frames_with_command']} with a controller command, {result.get('frames_with_fallback', 0)} under the camera's fallback AE, {result['frames_lost_uncounted']} lost "
              f"uncounted, leaked: {result['leaked_processes']} processes, {result['leaked_shm_segments']} shm segments"]
     for kind, s in result["summary"].items():
         def fmt(v):

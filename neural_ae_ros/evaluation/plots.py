@@ -19,8 +19,9 @@ def plot_exposure_traces(results: List[Dict], path: Path, black_level_dn: float,
         idx = np.array([t["index"] for t in tr])
         eff = np.array([t["exposure_time_s"] * t["gain"] for t in tr])
         lvl = np.array([t["mean_raw_level_dn"] for t in tr])
-        ax_e.semilogy(idx, eff * 1e3, label=r["method"])
-        ax_l.plot(idx, lvl, label=r["method"])
+        label = r.get("label", r["method"])
+        ax_e.semilogy(idx, eff * 1e3, label=label)
+        ax_l.plot(idx, lvl, label=label)
     events = results[0]["step_events"] if results else []
     for ax in (ax_e, ax_l):
         for e in events:

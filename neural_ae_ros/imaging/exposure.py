@@ -20,6 +20,8 @@ from typing import Any, List, Mapping, Optional, Tuple, Union
 from neural_ae_ros.config import config_path, load_yaml
 
 __all__ = [
+    "FrameExposure",
+    "CameraExposureInfo",
     "CameraLimits",
     "CameraConfig",
     "split_exposure",
@@ -44,6 +46,42 @@ def _is_num(v: Any) -> bool:
 def _load_yaml(path: Optional[Union[str, Path]]) -> Mapping[str, Any]:
     """``path`` or ``config/camera.yaml`` (:func:`neural_ae_ros.config.load_yaml`)."""
     return load_yaml(path if path is not None else config_path(DEFAULT_CAMERA_YAML))
+
+
+@dataclass(frozen=True)
+class FrameExposure:
+    """The one record of an exposure: the settings a frame was captured with, or a command for one.
+
+    The camera scheduler, the AE controller and the message conversions (``ros/convert.py``:
+    ``AppliedExposure``, ``ExposureCommand``) all use this record.
+
+    * ``exposure_time_s`` (s) and ``analog_gain`` (linear K, 1 at ISO 100); ``effective_exposure_s``
+      is ``e = K * t`` (s, paper 000 Eq. 6).
+    * ``frame_index``: the frame captured with these settings (-1 for a command not applied yet).
+    * ``source_frame_index``: the frame the command was computed from (-1: the camera's initial
+      settings, no command).
+    * ``session_id``: the camera session the frame indices belong to (a restarted camera starts a
+      new session and counts from 0 again).
+    * ``command_age_frames``: on applied records, frames since the newest controller command was
+      computed (``frame_index - source``; grows while no command arrives: the camera's watchdog).
+    """
+
+    exposure_time_s: float
+    analog_gain: float
+    frame_index: int = -1
+    source_frame_index: int = -1
+    method: str = "initial"
+    clamped: bool = False
+    session_id: int = 0
+    command_age_frames: int = 0
+
+    @property
+    def effective_exposure_s(self) -> float:
+        return float(self.exposure_time_s) * float(self.analog_gain)
+
+    @property
+    def from_command(self) -> bool:
+        return self.source_frame_index >= 0
 
 
 @dataclass(frozen=True)
@@ -172,6 +210,42 @@ class CameraConfig:
     @classmethod
     def from_yaml(cls, path: Optional[Union[str, Path]] = None) -> "CameraConfig":
         return cls.from_dict(_load_yaml(path))
+
+
+@dataclass(frozen=True)
+class CameraExposureInfo:
+    """What the camera announces about its exposure control (the ``camera_exposure_info``
+    topic, latched): everyone else reads these instead of keeping copies.
+
+    Limits (s, linear K), Eq. 6 ``t_max_s`` (s), black/white level (DN), the saturation level
+    (DN: the lowest level at which a pixel can clip, the full well at the lowest gain or the white
+    level), the actuation latency (a command from frame t lands on t + 1 + latency), the frame
+    rate (Hz) and the session id the camera's frame indices belong to.
+    """
+
+    limits: CameraLimits
+    t_max_s: float
+    black_level_dn: float
+    white_level_dn: int
+    actuation_latency_frames: int
+    frame_rate_hz: float
+    saturation_level_dn: float
+    session_id: int = 0
+
+    @classmethod
+    def from_config(cls, config: "CameraConfig", sensor, session_id: int = 0) -> "CameraExposureInfo":
+        """``sensor``: :class:`~neural_ae_ros.imaging.sensor.SensorParams` (levels, full well, g1)."""
+        black, white = float(sensor.black_level_dn), int(sensor.white_level_dn)
+        saturation = min(float(white), black + sensor.full_well_e * sensor.g1_dn_per_e * config.limits.min_analog_gain)
+        return cls(config.limits, config.t_max_s, black, white, config.actuation_latency_frames,
+                   config.frame_rate_hz, saturation, int(session_id))
+
+    @classmethod
+    def from_yaml(cls, session_id: int = 0) -> "CameraExposureInfo":
+        """``config/camera.yaml`` plus the sensor's black/white level (``config/sensor_*.yaml``)."""
+        from neural_ae_ros.imaging.sensor import SensorParams
+
+        return cls.from_config(CameraConfig.from_yaml(), SensorParams.from_yaml(), session_id)
 
 
 #: Limits for simulated captures that must realise any requested exposure exactly (training and

@@ -11,12 +11,14 @@ the ``(H/2, W/2)`` plane ``raw[0::2, 1::2]``. Compute 256-bin histograms over
 Grid cell ``i`` of an ``n``-grid along an axis of length ``L`` covers
 ``[floor(i L / n), floor((i + 1) L / n))`` of the green plane.
 
-Speed: the 3 x 3 and 7 x 7 partitions are combined into their common refinement (at most
-9 x 9 = 81 cells). A cached per-shape map holds ``cell * 256``; one bincount of
-``map + (green >> shift)`` gives all 81 x 256 counts, from which the 59 histograms follow
-exactly by summing cells (integer ``np.add.reduceat`` over a fixed cell grouping). For ``uint16`` input with a
-``2^n - 1`` white level this runs as a handful of torch CPU ops on one int32 copy of the
-green plane (~2x faster than numpy on one core); other inputs use numpy.
+Speed: the 1 x 1, 3 x 3 and 7 x 7 partitions are combined into their common refinement
+(at most 9 x 9 = 81 cells; a 21 x 21 grid when 21 divides both sides). A cached per-shape
+map holds ``cell * 256``; one bincount of ``map + (green >> shift)`` gives all cells x 256
+counts, from which the 59 histograms follow exactly by separable integer sums of cell rows
+and columns (``np.add.reduceat``). Every region keeps the definition above, whether or not
+the grid divides the plane evenly. For ``uint16`` input with a ``2^n - 1`` white level this
+runs as a handful of torch CPU ops on one int32 copy of the green plane (~2x faster than
+numpy on one core); other inputs use numpy.
 """
 from __future__ import annotations
 
@@ -57,10 +59,11 @@ def grid_edges(length: int, n: int) -> np.ndarray:
 
 
 @lru_cache(maxsize=16)
-def _refinement(h: int, w: int) -> Tuple[np.ndarray, np.ndarray, int, np.ndarray, np.ndarray]:
+def _refinement(h: int, w: int) -> Tuple[np.ndarray, np.ndarray, int, Tuple[int, int], tuple]:
     """(cell map * 256 as uint16 (h, w), 0/1 aggregation matrix (59, n_cells), n_cells,
-    gather index, group starts): region ``i`` is the sum of cells
-    ``gather[starts[i]:starts[i + 1]]``."""
+    (cell rows, cell cols), per grid the (row, col) segment starts): grid ``n``'s regions
+    are ``np.add.reduceat`` of the (rows, cols, 256) cell counts over its row starts along
+    axis 0, then over its column starts along axis 1."""
     if h < 7 or w < 7:
         raise ValueError(f"green plane {h}x{w} is too small for a 7x7 grid")
 
@@ -87,11 +90,12 @@ def _refinement(h: int, w: int) -> Tuple[np.ndarray, np.ndarray, int, np.ndarray
                 agg[row0 + own_r[n][r] * n + own_c[n][c], r * nc + c] = 1
         row0 += n * n
     agg.setflags(write=False)
-    gather = np.concatenate([np.nonzero(row)[0] for row in agg]).astype(np.intp)
-    starts = np.concatenate([[0], np.cumsum((agg > 0).sum(axis=1))[:-1]]).astype(np.intp)
-    gather.setflags(write=False)
-    starts.setflags(write=False)
-    return cell_map, agg, n_cells, gather, starts
+    # separable sums: grid n's rows are reduceat(cells, row_starts[n]) along rows, then cols
+    def starts_of(owner):
+        return np.flatnonzero(np.diff(owner, prepend=-1)).astype(np.intp)
+
+    seg_starts = tuple((starts_of(own_r[n]), starts_of(own_c[n])) for n in GRIDS)
+    return cell_map, agg, n_cells, (nr, nc), seg_starts
 
 
 @lru_cache(maxsize=8)
@@ -148,41 +152,61 @@ def histogram_stack(
         raise ValueError(f"expected a (H, W) mosaic, got shape {raw.shape}")
     g = green_plane(raw)
     h, w = g.shape
-    cell_map, _, n_cells, gather, starts = _refinement(h, w)
+    cell_map, _, n_cells, cells_shape, seg_starts = _refinement(h, w)
     shift = _shift_for(int(white_level))
-    if raw.dtype == np.uint16 and shift is not None and min(raw.strides) > 0:
-        counts, total = _counts_torch_u16(raw, h, w, shift, n_cells)
-        mean = total / g.size
+    fast = None
+    if raw.dtype == np.uint16 and shift is not None and white_level < 2**15 and min(raw.strides) > 0 \
+            and g.size < 2**24:
+        fast = _counts_torch_u16(raw, h, w, shift, n_cells, int(white_level), return_mean)
+    if fast is not None:
+        counts, total = fast
+        # 59 x n_cells 0/1 matrix times cell counts: exact in float32 (every sum < 2^24)
+        hist = torch.mm(_torch_maps(h, w, "cpu")[1], counts.view(n_cells, NUM_BINS).float())
+        hist = hist.numpy().astype(np.uint32)
+        mean = total / g.size if return_mean else None
     else:
         idx = bin_index(g, white_level)
         idx += cell_map  # uint16, < 81 * 256
         counts = np.bincount(idx.ravel(), minlength=n_cells * NUM_BINS)
+        hist = _regions_from_cells(counts.reshape(*cells_shape, NUM_BINS), seg_starts)
         mean = _mean(g) if return_mean else None
-    # integer sums of cells per region (no BLAS: its thread pool stalls on a busy machine)
-    counts = counts.reshape(n_cells, NUM_BINS)
-    hist = np.add.reduceat(counts[gather], starts, axis=0).astype(np.uint32)
     if not return_mean:
         return hist
     return hist, mean
 
 
-def _counts_torch_u16(raw: np.ndarray, h: int, w: int, shift: int, n_cells: int):
-    """Fast path (12-bit style white levels, uint16 input): torch ops on one int32 copy of
-    the green plane are ~2x faster than the numpy equivalent on one core."""
-    if raw.flags.writeable:
-        t = torch.from_numpy(raw)
-    else:  # e.g. a ROS message buffer; we only read it
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            t = torch.from_numpy(raw)
-    # One cached int32 work buffer per thread and shape: a fresh 2.3 MB allocation per
-    # frame costs page faults, which on a loaded machine dominate the whole function.
+def _regions_from_cells(cells: np.ndarray, seg_starts) -> np.ndarray:
+    """(rows, cols, 256) cell counts -> (59, 256) uint32: per grid, integer sums of the cell
+    rows then columns it covers (no BLAS: its thread pool stalls on a busy machine)."""
+    out = np.empty((NUM_HISTOGRAMS, NUM_BINS), dtype=np.uint32)
+    row0 = 0
+    for n, (rs, cs) in zip(GRIDS, seg_starts):
+        part = np.add.reduceat(np.add.reduceat(cells, rs, axis=0), cs, axis=1)
+        out[row0:row0 + n * n] = part.reshape(n * n, NUM_BINS)
+        row0 += n * n
+    return out
+
+
+def _counts_torch_u16(raw: np.ndarray, h: int, w: int, shift: int, n_cells: int, white_level: int,
+                      with_sum: bool = True):
+    """Fast path (``2^n - 1`` white levels up to 2^15 - 1, uint16 input): one strided copy of
+    the green plane into a cached int16 buffer, its range (``None`` if any value lies outside
+    ``[0, white]``: the caller takes the general path), its exact sum, ``v >> shift +
+    cell * 256`` in place and one ``bincount`` over the refinement cells x 256 bins."""
+    with warnings.catch_warnings():  # a ROS message buffer is read-only; we only read it
+        warnings.simplefilter("ignore", UserWarning)
+        t = torch.from_numpy(raw.view(np.int16))
+    # One cached work buffer per thread and shape: a fresh allocation per frame costs page
+    # faults, which on a loaded machine dominate the whole function.
     x = _work_buffer(h, w)
     x.copy_(t[0::2, 1::2])
-    total = int(x.sum(dtype=torch.int64))
-    x.bitwise_right_shift_(shift).clamp_max_(NUM_BINS - 1).add_(_torch_maps(h, w, "cpu")[0])
+    lo, hi = torch.aminmax(x)  # uint16 above 2^15 - 1 reads negative here
+    if int(lo) < 0 or int(hi) > white_level:
+        return None
+    total = int(x.numpy().sum(dtype=np.int64)) if with_sum else None  # numpy: ~2x torch here
+    x.bitwise_right_shift_(shift).add_(_torch_maps(h, w, "cpu")[3])
     counts = torch.bincount(x.view(-1), minlength=n_cells * NUM_BINS)
-    return counts.numpy(), total
+    return counts, total
 
 
 def _mean(g: np.ndarray) -> float:
@@ -223,12 +247,13 @@ def _work_buffer(h: int, w: int) -> torch.Tensor:
     if buf is None:
         if len(bufs) >= 4:
             bufs.clear()
-        buf = bufs[(h, w)] = torch.empty((h, w), dtype=torch.int32)
+        buf = bufs[(h, w)] = torch.empty((h, w), dtype=torch.int16)
     return buf
 
 
 def _torch_maps(h: int, w: int, device):
-    """(cell map * 256 int32 (h, w), aggregation (59, n) float32, n) as cached tensors."""
+    """(cell map * 256 int32 (h, w), aggregation (59, n) float32, n, cell map * 256 int16)
+    as cached tensors."""
     cache = getattr(_TORCH_CACHE, "cache", None)
     if cache is None:
         cache = _TORCH_CACHE.cache = {}
@@ -239,6 +264,7 @@ def _torch_maps(h: int, w: int, device):
             torch.from_numpy(cell_map.astype(np.int32)).to(device),
             torch.from_numpy(agg.copy()).to(device),
             n_cells,
+            torch.from_numpy(cell_map.astype(np.int16)).to(device),
         )
     return cache[key]
 
@@ -258,7 +284,7 @@ def histogram_stack_torch(
     with torch.no_grad():
         g = x[:, 0::2, 1::2]
         b, h, w = g.shape
-        cell_map, agg, n_cells = _torch_maps(h, w, g.device)
+        cell_map, agg, n_cells, _ = _torch_maps(h, w, g.device)
         white_level = int(white_level)
         if g.is_floating_point():
             v = torch.floor(g).clamp_(0, white_level).long()

@@ -45,6 +45,7 @@ __all__ = [
     "quantize_ste",
     "capture",
     "capture_numpy",
+    "capture_realtime",
     "saturation_dn",
     "saturation_e",
     "expected_mean_dn",
@@ -307,6 +308,153 @@ def capture_numpy(
     with torch.no_grad():
         out = capture(phi, float(exposure_time_s), float(analog_gain), params, gen, noise, shot_noise)
     return out.numpy().astype(np.uint16)
+
+
+# ---------------------------------------------------------------------------- real-time capture
+#: Size of the per-thread pool of standard normals the real-time capture draws its noise
+#: window from (32 MiB of float32); at least twice the frame.
+NOISE_POOL_MIN_SIZE = 1 << 23
+#: Where the real-time capture's Gaussian is cut above the full-well level, in std of the
+#: electronic (read + post-amplifier) noise: see :func:`capture_realtime`.
+KNEE_CLIP_ELECTRONIC_STD = 4.0
+
+
+def capture_realtime(
+    radiance_e_per_s,
+    exposure_time_s: float,
+    analog_gain: float,
+    params: Optional[SensorParams] = None,
+    generator: Optional[torch.Generator] = None,
+    noise: bool = True,
+    out: Optional[np.ndarray] = None,
+) -> np.ndarray:
+    """Eq. 1-3 for one frame at camera rate: float radiance (e-/s) in, ``uint16`` DN out.
+
+    The camera bridge's path (no gradient, one exposure per frame). It draws ONE Gaussian
+    per pixel with the summed variance of Eq. 1-2's independent noises, in DN::
+
+        mean = g * min((phi + mu_d) * t, M_well)                      (Eq. 1, 2)
+        var  = g^2 * (phi + mu_d) * t  [ramped to 0 at the full well]
+               + (g * sigma_pre)^2 + sigma_post^2
+        DN   = q(mean + sqrt(var) * z + black)                          (Eq. 3)
+
+    Exactness: mean and variance follow the photon-transfer curve of :func:`capture`
+    (Gaussian shot noise) everywhere below the full well and above it (where only the
+    electronic noise remains); the quantisation noise comes from the real rounding. In the
+    knee (a mean within two shot-noise std of the full well, ~0.02 EV) :func:`capture`
+    clips the shot-noised electrons before the read noise is added; here the shot variance
+    ramps linearly to 0 over that band and the sum is cut at ``KNEE_CLIP_ELECTRONIC_STD``
+    electronic-noise std above the full-well level.
+
+    Noise source: ``z`` is a window of a per-thread pool of ``NOISE_POOL_MIN_SIZE`` i.i.d.
+    N(0, 1) float32 (generated once, standardised to mean 0 / variance 1), at an offset and
+    sign drawn from ``generator`` every frame. A pixel's noise over frames is therefore i.i.d.
+    N(0, 1); what differs from fresh draws is that two frames' noise fields may be shifted
+    copies of each other (no consumer of a frame can see this; it saves the 2.3 M normal
+    draws that cost more than the whole rest of the capture).
+
+    Args:
+        radiance_e_per_s: ``(H, W)`` radiance mosaic (numpy or torch, float32 preferred:
+            other dtypes are converted), photo-electrons per second.
+        exposure_time_s, analog_gain: python floats (s, linear K).
+        out: optional ``uint16`` array of the same shape to write into (reused per frame).
+
+    Runs single-threaded in place on cached float32 buffers: 9 passes over the frame.
+    """
+    p = params if params is not None else _default_params()
+    phi = radiance_e_per_s
+    if not isinstance(phi, torch.Tensor):
+        phi = torch.from_numpy(np.ascontiguousarray(phi, dtype=np.float32))
+    elif phi.dtype != torch.float32:
+        phi = phi.float()
+    if phi.device.type != "cpu":
+        phi = phi.cpu()
+    t = float(exposure_time_s)
+    k = float(analog_gain)
+    for what, v in (("exposure_time_s", t), ("analog_gain", k)):
+        if not math.isfinite(v) or v < 0:
+            raise ValueError(f"{what}={v!r} must be finite and >= 0")
+    if out is None:
+        out = np.empty(tuple(phi.shape), dtype=np.uint16)
+    elif out.shape != tuple(phi.shape) or out.dtype != np.uint16 or not out.flags.c_contiguous:
+        raise ValueError(f"out must be a C-contiguous uint16 array of shape {tuple(phi.shape)}")
+    g = k * p.g1_dn_per_e
+    full_well_dn = g * p.full_well_e
+    elec_var_dn2 = (g * p.read_noise_e) ** 2 + p.post_noise_dn**2
+    upper = float(p.white_level_dn) + 0.5
+    offset = p.black_level_dn + 0.5  # black level pedestal + the 0.5 of Eq. 3's rounding
+    full_well_level = full_well_dn + offset
+    x, v = _scratch(phi.shape, torch.float32, phi.device)
+    with torch.no_grad():
+        # x = g * (phi + mu_d) * t + black + 0.5 (one pass), then the full well
+        torch.add(_scalar(g * p.dark_current_e_per_s * t + offset), phi, alpha=g * t, out=x)
+        if noise:
+            # shot variance g * (x - offset), ramped to 0 over the knee below the full well:
+            # g * (clamp(a * (S - x), offset, x) - offset), S = full-well level
+            a = _knee_slope(p)
+            torch.add(_scalar(a * full_well_level), x, alpha=-a, out=v)
+            torch.clamp(v, min=_scalar(offset), max=x, out=v)
+            x.clamp_max_(full_well_level)
+            torch.add(_scalar(elec_var_dn2 - g * offset), v, alpha=g, out=v)
+            vn = v.numpy()
+            np.sqrt(vn, out=vn)  # numpy's sqrt is ~2x torch's on one core
+            z, sign = _noise_window(phi.numel(), generator)
+            x.view(-1).addcmul_(v.view(-1), z, value=sign)
+            upper = min(upper, full_well_level + KNEE_CLIP_ELECTRONIC_STD * math.sqrt(elec_var_dn2))
+        else:
+            x.clamp_max_(full_well_level)
+        # Eq. 3: floor(x) in [0, M_white] (x already holds + 0.5); truncation == floor for x >= 0
+        x.clamp_(0.0, upper)
+        if upper < 32768:  # int16 and uint16 bits agree below 2^15 (torch's uint16 is thin)
+            torch.from_numpy(out.view(np.int16)).copy_(x)
+        else:
+            np.copyto(out, x.numpy(), casting="unsafe")
+    return out
+
+
+def _knee_slope(p: SensorParams) -> float:
+    """Slope ``a`` of the shot-variance ramp below the full well: the variance falls from
+    ``g * mean`` to 0 over the last ``2 sqrt(M_well)`` electrons (two shot-noise std there),
+    as the clipped Gaussian's variance does in :func:`capture`."""
+    width_e = min(2.0 * math.sqrt(p.full_well_e), 0.5 * p.full_well_e)
+    return (p.full_well_e - width_e) / width_e
+
+
+def _scalar(value: float) -> torch.Tensor:
+    return torch.tensor(value, dtype=torch.float32)
+
+
+def _mask_scratch(shape) -> torch.Tensor:
+    masks = getattr(_SCRATCH, "masks", None)
+    if masks is None:
+        masks = _SCRATCH.masks = {}
+    key = tuple(shape)
+    m = masks.get(key)
+    if m is None:
+        if len(masks) >= 4:
+            masks.clear()
+        m = masks[key] = torch.empty(key, dtype=torch.bool)
+    return m
+
+
+def _noise_pool(n: int) -> torch.Tensor:
+    """Per-thread pool of i.i.d. standard normals (float32), at least ``2 n`` long."""
+    pool = getattr(_SCRATCH, "pool", None)
+    if pool is None or pool.numel() < 2 * n:
+        size = max(NOISE_POOL_MIN_SIZE, 2 * n)
+        z = torch.randn(size, generator=torch.Generator().manual_seed(0x5E4502), dtype=torch.float64)
+        z -= z.mean()
+        z /= z.std(unbiased=False)
+        pool = _SCRATCH.pool = z.float()
+    return pool
+
+
+def _noise_window(n: int, generator: Optional[torch.Generator]):
+    """(``n`` pool normals at a random offset, random sign +-1) for one frame."""
+    pool = _noise_pool(n)
+    draw = torch.randint(0, 2 * (pool.numel() - n + 1), (1,), generator=generator).item()
+    offset, sign = draw >> 1, 1.0 if draw & 1 else -1.0
+    return pool[offset:offset + n], sign
 
 
 _DEFAULT_PARAMS: Optional[SensorParams] = None

@@ -1,85 +1,111 @@
-"""ae_controller: per frame, join histograms (+ raw image for the gradient method) with the
-exposure the frame was captured with, run the selected AE method, publish an ExposureCommand.
+"""ae_controller: per frame, join what the AE method needs (histograms, + the raw image for
+methods that look at it) with the exposure the frame was captured with, run the controller,
+publish an ExposureCommand.
 
-The method, Eq. 5 smoothing, Eq. 6 split and method constants are live parameters (rqt or
-``ros2 param set``); the camera limits are read-only. Commands are always clamped.
+Camera facts (limits, T_max, levels, latency, session) come from the camera's latched
+``camera_exposure_info``; frames before it arrived are skipped (counted, throttled log). A new
+camera session resets the controller (its frame indices restart). Method, smoothing and method
+constants are live parameters: a change is validated first (on-set) and then applied in place,
+so the controller keeps its state and the exposure stays continuous.
 """
 from __future__ import annotations
 
-import math
 import sys
-from dataclasses import dataclass
-from typing import Dict, Optional
+from typing import Any, Dict, Optional
 
 import numpy as np
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 
-from neural_ae_ros.msg import AppliedExposure, ExposureCommand, HistogramStack
+from neural_ae_ros.msg import AppliedExposure, CameraExposureInfo, ExposureCommand, HistogramStack
 
-from ..ae import ExposureController, Observation, make_method
-from neural_ae_ros.imaging.exposure import CameraLimits
-from neural_ae_ros.imaging.sensor import SensorParams
+from ..ae import INPUT_RAW, ControllerSettings, ExposureController, Observation, make_method, method_class, method_kwargs
 from . import topics
-from .convert import MessageFormatError, image_to_raw, stamp_key
+from .convert import (MessageFormatError, StampJoin, applied_from_msg, camera_info_from_msg, command_to_msg,
+                      image_to_raw, stamp_key)
+from .diagnostics import DiagnosticsReporter, NodeHealth, cause_of, guarded
 from .params import DeclaredParameters
 from .run import run_node
 
-#: Methods that look at the raw image, not only at the histograms.
-_NEEDS_RAW = {"gradient"}
-#: Frames kept while waiting for the other half of a join.
+#: Frames kept while waiting for the other parts of a join.
 _MAX_PENDING = 30
+_SETTINGS = set(ControllerSettings.names())
 
 
-@dataclass
-class _Pending:
-    exposure: Optional[AppliedExposure] = None
-    histograms: Optional[HistogramStack] = None
-    raw: Optional[np.ndarray] = None
-
-
-def method_kwargs(name: str, values: Dict) -> Dict:
-    """Constructor arguments of AE method ``name`` from the node's parameter values."""
-    if name == "average":
-        return {"target_fraction": values["target_level_fraction"]}
-    if name == "gradient":
-        return {"lam": values["gradient_lambda"], "delta": values["gradient_delta"], "kp": values["gradient_kp"]}
-    return {}
+def controller_settings(values: Dict[str, Any]) -> ControllerSettings:
+    return ControllerSettings(**{k: values[k] for k in _SETTINGS if k in values})
 
 
 class AeControllerNode(Node):
     def __init__(self, **node_kwargs) -> None:
         super().__init__("ae_controller", **node_kwargs)
         self.image_sub = None
-        self.params = DeclaredParameters(self, "ae_controller", on_change=lambda *_: self._build_controller())
-        sensor = SensorParams.from_yaml()
-        self.white_level_dn = int(sensor.white_level_dn)
-        self.black_level_dn = float(sensor.black_level_dn)
-        self._build_controller()
-        self.pending: Dict[int, _Pending] = {}
+        self.controller: Optional[ExposureController] = None
+        self.params = DeclaredParameters(self, "ae_controller", on_change=self._apply_parameter,
+                                         extra_validator=self._check_parameter)
+        self.health = NodeHealth(stale_after_s=None)
+        self.diagnostics = DiagnosticsReporter(self, self.health)
+        self.join = StampJoin(self._required_parts(self.params["method"]), _MAX_PENDING)
         self.cmd_pub = self.create_publisher(ExposureCommand, topics.EXPOSURE_COMMAND, topics.RECORD_QOS)
-        self.diag_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, 10)
+        self.create_subscription(CameraExposureInfo, topics.CAMERA_EXPOSURE_INFO, self._on_camera_info,
+                                 topics.LATCHED_QOS)
         self.create_subscription(AppliedExposure, topics.APPLIED_EXPOSURE, self._on_exposure, topics.RECORD_QOS)
         self.create_subscription(HistogramStack, topics.HISTOGRAMS, self._on_histograms, topics.RECORD_QOS)
         self._update_image_subscription()
         self.commands_sent = 0
-        self.dropped = 0
 
-    def _build_controller(self) -> None:
+    # -- camera facts -----------------------------------------------------------------------
+    @guarded(cause="camera_info_callback")
+    def _on_camera_info(self, msg) -> None:
+        try:
+            info = camera_info_from_msg(msg, self.resolve_topic_name(topics.CAMERA_EXPOSURE_INFO))
+        except ValueError as exc:
+            self.health.problem("camera_info", str(exc))
+            return
+        if self.controller is None:
+            v = self.params.values
+            self.controller = ExposureController(make_method(v["method"], **method_kwargs(v["method"], v)), info,
+                                                 controller_settings(v))
+            self.get_logger().info(f"camera session {info.session_id}: AE method '{v['method']}', "
+                                   f"smoothing {v['smoothing']}, latency {info.actuation_latency_frames} frames")
+        else:
+            if info.session_id != self.controller.camera.session_id:
+                self.join.reset()
+                self.get_logger().info(f"new camera session {info.session_id} (was "
+                                       f"{self.controller.camera.session_id}): controller state reset")
+            self.controller.set_camera(info)
+        self.health.clear("no_camera_info")
+
+    # -- parameters: validate (on-set), then apply in place (post-set) ----------------------
+    def _check_parameter(self, name: str, value: Any) -> Optional[str]:
+        v = dict(self.params.values, **{name: value})
+        try:
+            problems = controller_settings(v).problems()
+            if problems:
+                return "; ".join(problems)
+            make_method(v["method"], **method_kwargs(v["method"], v))
+        except (TypeError, ValueError) as exc:
+            return f"{name}={value!r}: {exc}"
+        return None
+
+    def _apply_parameter(self, name: str, value: Any) -> None:
         v = self.params.values
-        limits = CameraLimits(v["min_exposure_time_s"], v["max_exposure_time_s"],
-                              v["min_analog_gain"], v["max_analog_gain"])
-        method = make_method(v["method"], **method_kwargs(v["method"], v))
-        self.controller = ExposureController(method, limits, t_max_s=v["t_max_s"], mu=v["ema_mu"],
-                                             wait_for_applied_command=v["wait_for_applied_command"])
-        self.get_logger().info(f"AE method '{v['method']}', mu={v['ema_mu']}, T_max={v['t_max_s']} s")
-        if hasattr(self, "pending"):
+        if self.controller is None:
+            return  # applied when the camera info arrives
+        if name in _SETTINGS:
+            self.controller.configure(**{name: value})
+        elif name == "method" or name in {p.name for p in method_class(v["method"]).parameters}:
+            self.controller.set_method(make_method(v["method"], **method_kwargs(v["method"], v)))
+            self.join.set_required(self._required_parts(v["method"]))
             self._update_image_subscription()
+
+    @staticmethod
+    def _required_parts(method: str):
+        return {"exposure", "histograms"} | ({"raw"} if INPUT_RAW in method_class(method).inputs else set())
 
     def _update_image_subscription(self) -> None:
         """Raw images cross the middleware to this node only for methods that use them."""
-        wanted = self.params["method"] in _NEEDS_RAW
+        wanted = INPUT_RAW in method_class(self.params["method"]).inputs
         if wanted and self.image_sub is None:
             self.image_sub = self.create_subscription(Image, topics.IMAGE_RAW, self._on_image, topics.IMAGE_QOS)
         elif not wanted and self.image_sub is not None:
@@ -87,100 +113,66 @@ class AeControllerNode(Node):
             self.image_sub = None
 
     # -- joins ------------------------------------------------------------------------------
-    def _slot(self, header) -> _Pending:
-        key = stamp_key(header)
-        slot = self.pending.get(key)
-        if slot is None:
-            slot = self.pending[key] = _Pending()
-            if len(self.pending) > _MAX_PENDING:
-                oldest = min(self.pending)
-                del self.pending[oldest]
-                self.dropped += 1
-        return slot
+    def _add(self, header, part: str, value) -> None:
+        evicted = self.join.evicted
+        parts = self.join.add(stamp_key(header), part, value)
+        if self.join.evicted > evicted:
+            stamp, have = self.join.last_evicted
+            self.health.failed_join("join_evicted", f"frame stamp {stamp} ns had only {', '.join(have)} after "
+                                    f"{_MAX_PENDING} newer frames; skipped")
+        if parts is not None:
+            self._decide(parts)
 
+    @guarded(cause="exposure_callback")
     def _on_exposure(self, msg: AppliedExposure) -> None:
-        self._slot(msg.header).exposure = msg
-        self._try(msg.header)
+        self.health.frame_in()
+        self._add(msg.header, "exposure", msg)
 
+    @guarded(cause="histograms_callback")
     def _on_histograms(self, msg: HistogramStack) -> None:
-        self._slot(msg.header).histograms = msg
-        self._try(msg.header)
+        self._add(msg.header, "histograms", msg)
 
+    @guarded(cause="image_callback")
     def _on_image(self, msg: Image) -> None:
-        if self.params["method"] not in _NEEDS_RAW:
+        if "raw" not in self.join.required:
             return
         try:
             raw = image_to_raw(msg, self.resolve_topic_name(topics.IMAGE_RAW))
         except MessageFormatError as exc:
-            self.get_logger().error(f"dropped frame: {exc}")
+            self.health.dropped(cause_of(str(exc), "bad_image: "), str(exc))
             return
-        self._slot(msg.header).raw = raw
-        self._try(msg.header)
-
-    def _try(self, header) -> None:
-        key = stamp_key(header)
-        slot = self.pending.get(key)
-        if slot is None or slot.exposure is None or slot.histograms is None:
-            return
-        needs_raw = self.params["method"] in _NEEDS_RAW
-        if needs_raw and slot.raw is None:
-            return
-        del self.pending[key]
-        self._decide(slot, needs_raw)
+        self._add(msg.header, "raw", raw)
 
     # -- decision ---------------------------------------------------------------------------
-    def _decide(self, slot: _Pending, needs_raw: bool) -> None:
-        exp, hist = slot.exposure, slot.histograms
+    def _decide(self, parts: Dict[str, Any]) -> None:
+        exp, hist = parts["exposure"], parts["histograms"]
+        if self.controller is None:
+            self.health.problem("no_camera_info", f"frame {exp.frame_index}: no camera_exposure_info yet (limits, "
+                                "latency, session); frame skipped")
+            return
+        if exp.session_id not in (0, self.controller.camera.session_id):
+            self.health.failed_join("other_session", f"frame {exp.frame_index} of camera session {exp.session_id}, "
+                                    f"camera info is session {self.controller.camera.session_id}; frame skipped")
+            return
         counts = np.frombuffer(hist.counts, dtype=np.uint32)
         if counts.size != hist.num_regions * hist.num_bins:
-            self.get_logger().error(
-                f"histograms of frame {exp.frame_index}: {counts.size} counts for "
-                f"{hist.num_regions} x {hist.num_bins}; frame skipped")
+            self.health.dropped("histogram_size", f"histograms of frame {exp.frame_index}: {counts.size} counts for "
+                                f"{hist.num_regions} x {hist.num_bins}; frame skipped")
             return
-        obs = Observation(
-            frame_index=int(exp.frame_index),
-            exposure_time_s=exp.exposure_time_s,
-            analog_gain=exp.analog_gain,
-            mean_level_dn=float(hist.mean_level_dn),
-            raw=slot.raw if needs_raw else None,
-            histograms=counts.reshape(hist.num_regions, hist.num_bins),
-            white_level_dn=self.white_level_dn,
-            black_level_dn=self.black_level_dn,
-            command_source_frame_index=int(exp.command_source_frame_index) if exp.from_command else -1,
-        )
-        values = self.controller.update(obs)
-        for problem in values.problems:
-            self.get_logger().warning(problem)
-        cmd = ExposureCommand()
-        cmd.header = exp.header
-        cmd.source_frame_index = values.source_frame_index
-        cmd.target_frame_index = values.source_frame_index + 1
-        cmd.exposure_time_s = values.exposure_time_s
-        cmd.analog_gain = values.analog_gain
-        cmd.effective_exposure_s = values.effective_exposure_s
-        cmd.delta_ev = math.log2(values.effective_exposure_s / obs.effective_exposure_s)
-        cmd.method = values.method
-        cmd.clamped = values.clamped
-        self.cmd_pub.publish(cmd)
+        cam = self.controller.camera
+        exposure = applied_from_msg(exp)
+        obs = Observation(exposure, mean_level_dn=float(exp.mean_level_dn), raw=parts.get("raw"),
+                          histograms=counts.reshape(hist.num_regions, hist.num_bins),
+                          white_level_dn=cam.white_level_dn, black_level_dn=cam.black_level_dn)
+        command = self.controller.update(obs)
+        for problem in self.controller.last_info["problems"]:
+            self.health.problem(cause_of(problem, "decision: "), problem)
+        self.cmd_pub.publish(command_to_msg(command, exp.header, exposure.effective_exposure_s))
         self.commands_sent += 1
-        if self.commands_sent % 30 == 1:
-            self._publish_diagnostics(cmd, obs)
-
-    def _publish_diagnostics(self, cmd: ExposureCommand, obs: Observation) -> None:
-        arr = DiagnosticArray()
-        arr.header.stamp = cmd.header.stamp
-        status = DiagnosticStatus()
-        status.name = f"{self.get_name()}: auto exposure"
-        status.hardware_id = "neural_ae_ros"
-        status.level = DiagnosticStatus.WARN if cmd.clamped else DiagnosticStatus.OK
-        status.message = "command clamped to camera limits" if cmd.clamped else "ok"
-        status.values = [KeyValue(key=k, value=str(v)) for k, v in (
-            ("method", cmd.method), ("frame", obs.frame_index), ("mean_level_dn", round(obs.mean_level_dn, 1)),
-            ("exposure_time_s", cmd.exposure_time_s), ("analog_gain", cmd.analog_gain),
-            ("delta_ev", round(cmd.delta_ev, 3)), ("commands_sent", self.commands_sent),
-            ("joins_dropped", self.dropped))]
-        arr.status = [status]
-        self.diag_pub.publish(arr)
+        self.health.frame_out()
+        self.health.set_value("mode", self.controller.last_info["mode"])
+        self.health.set_value("method", command.method)
+        self.health.set_value("clamped", command.clamped)
 
 
 def main(args=None) -> int:

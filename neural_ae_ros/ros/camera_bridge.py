@@ -1,12 +1,21 @@
 """camera_bridge: simulated camera over an HDR radiance source, driven by exposure commands.
 
 Publishes per frame ``image_raw`` (bayer_rggb16, 12-bit data) and ``exposure``
-(AppliedExposure, same header); subscribes ``exposure_command``. Every command is sanitised and
-clamped to the camera's limits (read-only parameters) before it is scheduled; a bad command is
-logged with what was wrong and the camera keeps running.
+(AppliedExposure, same header); subscribes ``exposure_command``. Announces its exposure facts
+(limits, T_max, black/white/saturation level, actuation latency, frame rate, session id) once
+on the latched ``camera_exposure_info``: the AE controller reads them from there.
+
+Commands are checked by the scheduler (``imaging/camera.py``: session, ahead, stale; values
+only sanitised, the controller already clamped them) and refusals are logged at most once per
+second per cause. Watchdog: every AppliedExposure carries the age of the newest controller
+command; past ``command_age_warn_frames`` / ``command_age_error_frames`` the node's status on
+``/diagnostics`` goes WARN / ERROR, and from ``fallback_after_frames`` the camera runs its own
+mean-level AE (the fast controller around the average method) until commands return.
 """
 from __future__ import annotations
 
+import dataclasses
+import random
 import sys
 import time
 
@@ -14,17 +23,21 @@ from rclpy.node import Node
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
-from neural_ae_ros.msg import AppliedExposure, ExposureCommand
+from neural_ae_ros.msg import AppliedExposure, CameraExposureInfo, ExposureCommand
 
+from neural_ae_ros.ae import ExposureController, Observation, make_method
 from neural_ae_ros.imaging.camera import ExposureScheduler, SimulatedSensor
-from neural_ae_ros.imaging.exposure import CameraLimits
+from neural_ae_ros.imaging.exposure import CameraConfig, CameraExposureInfo as ExposureInfo, CameraLimits
 from neural_ae_ros.imaging.histograms import mean_green_level
 from neural_ae_ros.imaging.sensor import SensorParams
 from neural_ae_ros.scenes.sources import EndOfSource, open_source
 from . import topics
-from .convert import raw_to_image
+from .convert import applied_to_msg, camera_info_to_msg, command_from_msg, raw_to_image
+from .diagnostics import ERROR, WARN, DiagnosticsReporter, NodeHealth, guarded
 from .params import DeclaredParameters
 from .run import run_node
+
+FALLBACK_METHOD = "camera_fallback"
 
 
 class CameraBridge(Node):
@@ -32,16 +45,28 @@ class CameraBridge(Node):
         super().__init__("camera_bridge", **node_kwargs)
         self.params = DeclaredParameters(self, "camera_bridge", on_change=self._on_parameter_change)
         p = self.params
-        self.limits = CameraLimits(p["min_exposure_time_s"], p["max_exposure_time_s"],
-                                   p["min_analog_gain"], p["max_analog_gain"])
-        self.scheduler = ExposureScheduler(self.limits, p["actuation_latency_frames"],
-                                           p["initial_exposure_time_s"], p["initial_analog_gain"])
-        self.sensor = SimulatedSensor(SensorParams.from_yaml(), seed=p["seed"], simulate_noise=p["simulate_noise"])
+        limits = CameraLimits(p["min_exposure_time_s"], p["max_exposure_time_s"],
+                              p["min_analog_gain"], p["max_analog_gain"])
+        sensor = SensorParams.from_yaml()
+        self.session_id = random.SystemRandom().randrange(1, 2**31)
+        config = CameraConfig(limits, p["frame_rate_hz"], p["actuation_latency_frames"],
+                              p["initial_exposure_time_s"], p["initial_analog_gain"], p["t_max_s"])
+        self.info = ExposureInfo.from_config(config, sensor, self.session_id)
+        self.scheduler = ExposureScheduler(limits, p["actuation_latency_frames"], p["initial_exposure_time_s"],
+                                           p["initial_analog_gain"], session_id=self.session_id)
+        self.sensor = SimulatedSensor(sensor, seed=p["seed"], simulate_noise=p["simulate_noise"],
+                                      reuse_output_buffer=True)  # each frame is copied into its message
         self.source = open_source(p["source"], p["drive"], p["bag_path"], p["seed"], p["width"], p["height"],
                                   p["frame_rate_hz"], script_frames=p["max_frames"])
+        self.health = NodeHealth(stale_after_s=None)
+        self.diagnostics = DiagnosticsReporter(self, self.health)
+        self.fallback = ExposureController(make_method("average"), self.info, smoothing="fast")
+        self.fallback_active = False
+        self.info_pub = self.create_publisher(CameraExposureInfo, topics.CAMERA_EXPOSURE_INFO, topics.LATCHED_QOS)
         self.image_pub = self.create_publisher(Image, topics.IMAGE_RAW, topics.IMAGE_QOS)
         self.exposure_pub = self.create_publisher(AppliedExposure, topics.APPLIED_EXPOSURE, topics.RECORD_QOS)
         self.create_subscription(ExposureCommand, topics.EXPOSURE_COMMAND, self._on_command, topics.RECORD_QOS)
+        self._announce()
         self.frame_index = 0
         self.finished = False
         self._started = False
@@ -49,28 +74,47 @@ class CameraBridge(Node):
         self._wait_started = time.monotonic()
         self.timer = self.create_timer(1.0 / p["frame_rate_hz"], self._on_timer)
         self.get_logger().info(
-            f"camera_bridge: source={p['source']}:{p['drive'] if p['source'] == 'drive' else p['bag_path']} "
+            f"camera_bridge: session {self.session_id}, source={p['source']}:"
+            f"{p['drive'] if p['source'] == 'drive' else p['bag_path']} "
             f"{self.source.width}x{self.source.height} @ {p['frame_rate_hz']} fps, "
             f"latency {p['actuation_latency_frames']} frames")
+
+    def _announce(self) -> None:
+        header = Header()
+        header.stamp = self.get_clock().now().to_msg()
+        header.frame_id = self.params["frame_id"]
+        self.info_pub.publish(camera_info_to_msg(self.info, header))
 
     # -- parameters -------------------------------------------------------------------------
     def _on_parameter_change(self, name, value) -> None:
         if name == "frame_rate_hz":
             self.timer.cancel()
             self.timer = self.create_timer(1.0 / value, self._on_timer)
+            self.info = dataclasses.replace(self.info, frame_rate_hz=float(value))
+            self._announce()
         elif name == "actuation_latency_frames":
             self.scheduler.actuation_latency_frames = int(value)
+            self.info = dataclasses.replace(self.info, actuation_latency_frames=int(value))
+            self.fallback.set_camera(self.info)
+            self._announce()
         elif name == "simulate_noise":
             self.sensor.simulate_noise = bool(value)
 
     # -- commands ---------------------------------------------------------------------------
+    @guarded(cause="command_callback")
     def _on_command(self, msg: ExposureCommand) -> None:
-        problems = self.scheduler.submit(int(msg.source_frame_index), msg.exposure_time_s, msg.analog_gain,
-                                         msg.method)
+        command = command_from_msg(msg)
+        problems, refusal = self.scheduler.submit(command)
+        who = f"exposure_command from frame {msg.source_frame_index} ({msg.method or 'unnamed'})"
+        if refusal is not None:
+            self.health.problem(f"command_{refusal.cause}", f"{who}: {refusal.message}")
+            return
         if problems:
-            self.get_logger().warning(
-                f"exposure_command from frame {msg.source_frame_index} ({msg.method or 'unnamed'}): "
-                + "; ".join(problems))
+            self.health.problem("command_sanitised", f"{who}: " + "; ".join(problems))
+        if self.fallback_active:
+            self.fallback_active = False
+            self.health.clear("fallback")
+            self.get_logger().info(f"commands returned ({who}): handing exposure control back to the AE controller")
         if self._waiting_since is not None and not self.scheduler.command_expected(self.frame_index):
             self._capture_next()
 
@@ -89,19 +133,21 @@ class CameraBridge(Node):
             self._started = True
         return self._started
 
+    @guarded(cause="frame_timer")
     def _on_timer(self) -> None:
         if self.finished or not self._ready():
             return
         timeout = self.params["lockstep_timeout_s"]
-        if timeout > 0 and self.scheduler.command_expected(self.frame_index):
+        if timeout > 0 and not self.fallback_active and self.scheduler.command_expected(self.frame_index):
             now = time.monotonic()
             if self._waiting_since is None:
                 self._waiting_since = now
             if now - self._waiting_since < timeout:
                 return  # the command callback captures the frame as soon as it arrives
-            self.get_logger().warning(
-                f"lockstep: no command from frame {self.frame_index - 1 - self.scheduler.actuation_latency_frames} "
-                f"after {timeout} s; capturing frame {self.frame_index} with the settings in force")
+            self.health.problem("lockstep_timeout",
+                                f"lockstep: no command from frame "
+                                f"{self.frame_index - 1 - self.scheduler.actuation_latency_frames} after {timeout} s; "
+                                f"capturing frame {self.frame_index} with the settings in force")
         self._capture_next()
 
     def _capture_next(self) -> None:
@@ -119,31 +165,48 @@ class CameraBridge(Node):
             self.get_logger().info(f"camera_bridge: {exc}")
             return
         except Exception as exc:  # a broken source frame: say which, keep the node alive
-            self.get_logger().error(f"source frame {self.frame_index}: {exc}")
+            self.health.problem("source_frame", f"source frame {self.frame_index}: {exc}", ERROR)
             self.frame_index += 1
             return
-        settings = self.scheduler.settings_for(self.frame_index)
-        raw = self.sensor.capture(radiance, settings)
+        exposure = self.scheduler.settings_for(self.frame_index)
+        raw = self.sensor.capture(radiance, exposure)
+        mean_level_dn = mean_green_level(raw)
+        self._watchdog(exposure, mean_level_dn)
         header = Header()
         header.stamp = self.get_clock().now().to_msg()
         header.frame_id = self.params["frame_id"]
-        applied = AppliedExposure()
-        applied.header = header
-        applied.frame_index = self.frame_index
-        applied.exposure_time_s = settings.exposure_time_s
-        applied.analog_gain = settings.analog_gain
-        applied.effective_exposure_s = settings.effective_exposure_s
-        applied.from_command = settings.from_command
-        applied.command_source_frame_index = max(settings.command_source_frame_index, 0)
-        applied.command_method = settings.command_method
-        applied.clamped = settings.clamped
-        applied.mean_level_dn = mean_green_level(raw)
         try:
-            self.exposure_pub.publish(applied)
+            self.exposure_pub.publish(applied_to_msg(exposure, header, mean_level_dn, self.fallback_active))
             self.image_pub.publish(raw_to_image(raw, header))
+            self.health.frame_out()
         except Exception as exc:  # RCLError under overload: drop the frame, keep running
-            self.get_logger().warning(f"frame {self.frame_index}: publish failed: {exc}")
+            self.health.problem("publish", f"frame {self.frame_index}: publish failed: {exc}")
         self.frame_index += 1
+
+    # -- watchdog and fallback --------------------------------------------------------------
+    def _watchdog(self, exposure, mean_level_dn: float) -> None:
+        """Command age -> diagnostics level; past ``fallback_after_frames``, the built-in AE."""
+        p = self.params
+        age = exposure.command_age_frames
+        self.health.set_value("command_age_frames", age)
+        self.health.set_value("fallback_active", self.fallback_active)
+        if age >= p["command_age_error_frames"]:
+            self.health.problem("command_age", f"no exposure command for {age} frames (newest from frame "
+                                f"{self.scheduler.newest_controller_source_frame_index})", ERROR)
+        elif age >= p["command_age_warn_frames"]:
+            self.health.problem("command_age", f"exposure commands late: the newest is {age} frames old", WARN)
+        fallback_after = p["fallback_after_frames"]
+        if fallback_after and age >= fallback_after and not self.fallback_active:
+            self.fallback_active = True
+            self.fallback.reset()
+            self.health.problem("fallback", f"fallback: no exposure command for {age} frames; the camera runs its "
+                                "built-in mean-level AE until commands return", ERROR)
+            self.health.hold_forever("fallback")
+        if self.fallback_active:
+            obs = Observation(exposure, mean_level_dn=mean_level_dn, white_level_dn=self.info.white_level_dn,
+                              black_level_dn=self.info.black_level_dn)
+            command = self.fallback.update(obs)
+            self.scheduler.submit(dataclasses.replace(command, method=FALLBACK_METHOD), from_controller=False)
 
 
 def main(args=None) -> int:

@@ -63,7 +63,16 @@ class ThrottledLog:
             since = now - last if last is not None else self.period_s
             message = f"{message} (+{suppressed} more like this in the last {since:.1f} s)"
         self._last[cause] = now
-        getattr(self.logger, level)(message)
+        # one call site per severity: rclpy refuses a call site whose severity changes
+        # ("Logger severity cannot be changed between calls")
+        if level == "error":
+            self.logger.error(message)
+        elif level == "warning":
+            self.logger.warning(message)
+        elif level == "fatal":
+            self.logger.fatal(message)
+        else:
+            self.logger.info(message)
         return True
 
     def info(self, cause: str, message: str) -> bool:
@@ -105,10 +114,17 @@ class RateMeter:
         self.clock = clock
         self._times: Deque[float] = collections.deque()
         self.count = 0
+        #: running mean of the time between arrivals (s), kept while input pauses
+        self.mean_interval_s: Optional[float] = None
+        self.last_t: Optional[float] = None
 
     def tick(self, now: Optional[float] = None) -> None:
         now = self.clock() if now is None else now
+        if self._times:
+            gap = now - self._times[-1]
+            self.mean_interval_s = gap if self.mean_interval_s is None else 0.8 * self.mean_interval_s + 0.2 * gap
         self._times.append(now)
+        self.last_t = now
         self.count += 1
         self._trim(now)
 
@@ -135,7 +151,7 @@ class RateMeter:
 
     def seconds_since_last(self, now: Optional[float] = None) -> Optional[float]:
         now = self.clock() if now is None else now
-        return now - self._times[-1] if self._times else None
+        return None if self.last_t is None else now - self.last_t
 
 
 class SkipCounter:
@@ -178,13 +194,15 @@ class NodeHealth:
     - A problem (dropped frame, failed join, callback error) raises the level to its severity
       for ``hold_s`` s after it last happened; the message names its cause and count.
     - A rate shortfall above ``shortfall_warn`` is WARN ("input at 3.5 of 10.0 Hz").
-    - No input for ``stale_after_s`` s after some arrived is STALE (the upstream node is gone).
+    - No input for ``stale_after_s`` s (or 5 usual intervals between inputs, if longer) after
+      some arrived is STALE (the upstream node is gone); ``input_name`` names it in the message.
     """
 
     def __init__(self, expected_rate_hz: Optional[float] = None, hold_s: float = 2.0,
                  shortfall_warn: float = 0.2, stale_after_s: Optional[float] = 2.0,
                  rate_window_s: float = 3.0, clock: Callable[[], float] = time.monotonic,
-                 log: Optional[ThrottledLog] = None) -> None:
+                 log: Optional[ThrottledLog] = None, input_name: str = "input") -> None:
+        self.input_name = input_name
         self.clock = clock
         self.hold_s = float(hold_s)
         self.shortfall_warn = float(shortfall_warn)
@@ -262,9 +280,12 @@ class NodeHealth:
             parts.append(f"rate shortfall: input at {measured:.1f} of {self.input_rate.expected_hz:.1f} Hz "
                          f"({100 * shortfall:.0f} % short)")
         idle = self.input_rate.seconds_since_last(now)
-        if self.stale_after_s is not None and idle is not None and idle > self.stale_after_s and level < ERROR:
+        stale_after = self.stale_after_s
+        if stale_after is not None and self.input_rate.mean_interval_s is not None:
+            stale_after = max(stale_after, 5.0 * self.input_rate.mean_interval_s)
+        if stale_after is not None and idle is not None and idle > stale_after and level < ERROR:
             level = STALE
-            parts.append(f"no input for {idle:.1f} s")
+            parts.append(f"no {self.input_name} for {idle:.1f} s")
         self._last_level = level
         values = [(k, str(v)) for k, v in self.counters.items()]
         values.append(("input_rate_hz", "n/a" if measured is None else f"{measured:.2f}"))
@@ -313,11 +334,13 @@ class DiagnosticsReporter:
             health.log = self.log
         self.pub = node.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, 10)
         self._last_publish = -1e9
+        self._published_level = OK
         self._period_timer = node.create_timer(period_s, self.publish)
         self._urgent_timer = node.create_timer(min_interval_s, self._publish_if_worse)
 
     def _publish_if_worse(self) -> None:
-        if self.health.take_worsened():
+        # a new problem, or a state that got worse by itself (STALE: input stopped)
+        if self.health.take_worsened() or self.health.status()[0] > self._published_level:
             self.publish()
 
     def publish(self) -> None:
@@ -328,6 +351,7 @@ class DiagnosticsReporter:
             return
         self._last_publish = now
         level, message, values = self.health.status()
+        self._published_level = level
         status = DiagnosticStatus()
         status.level = bytes([level])
         status.name = self.node.get_fully_qualified_name()

@@ -39,7 +39,9 @@ class HistogramNode(Node):
             raise ValueError(f"grid_sizes {grids}: only the paper's {','.join(map(str, GRIDS))} stack is implemented")
         self.grid_sizes = list(grids)
         self.white_level_dn = int(SensorParams.from_yaml().white_level_dn)
-        self.health = NodeHealth()
+        # STALE after 1 s without frames (or 5 usual frame intervals at low rates): camera gone
+        self.health = NodeHealth(stale_after_s=1.0,
+                                 input_name=f"frames on {self.resolve_topic_name(topics.IMAGE_RAW)}")
         self.diagnostics = DiagnosticsReporter(self, self.health)
         self.pub = self.create_publisher(HistogramStack, topics.HISTOGRAMS, topics.RECORD_QOS)
         self.create_subscription(Image, topics.IMAGE_RAW, self._on_image, topics.IMAGE_QOS)
@@ -63,14 +65,13 @@ class HistogramNode(Node):
                 "frame_too_small: " + cause_of(problem),
                 f"{topic} (stamp {msg.header.stamp.sec}.{msg.header.stamp.nanosec:09d}): {problem}")
             return
-        hist, mean = histogram_stack(raw, self.white_level_dn, return_mean=True)
+        hist = histogram_stack(raw, self.white_level_dn)  # the mean level comes with AppliedExposure
         out = HistogramStack()
         out.header = msg.header
         out.grid_sizes = self.grid_sizes
         out.num_regions, out.num_bins = int(hist.shape[0]), int(hist.shape[1])
         out.white_level_dn = self.white_level_dn
         out.counts = uint32_array(hist)
-        out.mean_level_dn = float(mean)
         self.pub.publish(out)
         self.health.frame_out()
 

@@ -20,15 +20,14 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
-from neural_ae_ros.msg import AppliedExposure, ExposureCommand
+from neural_ae_ros.msg import AppliedExposure, CameraExposureInfo, ExposureCommand
 
-from neural_ae_ros.imaging.exposure import CameraLimits
 from ..graph import pipeline, ros_args
 from neural_ae_ros.evaluation.loop_scores import TraceRow, oscillation, step_events
 from ..parameters import node_defaults
-from neural_ae_ros.imaging.sensor import SensorParams
 from neural_ae_ros.scenes.sources import open_source
 from . import topics
+from .convert import camera_info_from_msg
 from .dds import clean_stale_shm, configure_middleware
 from .processes import start_node_process, stop_processes
 
@@ -57,8 +56,14 @@ class LoopRecorder(Node):
         self.commands: List[ExposureCommand] = []
         self.create_subscription(AppliedExposure, topics.APPLIED_EXPOSURE, self._on_applied, topics.RECORD_QOS)
         self.create_subscription(ExposureCommand, topics.EXPOSURE_COMMAND, self.commands.append, topics.RECORD_QOS)
+        self.camera_info = None  # imaging.exposure.CameraExposureInfo the camera announced
+        self.create_subscription(CameraExposureInfo, topics.CAMERA_EXPOSURE_INFO, self._on_camera_info,
+                                 topics.LATCHED_QOS)
         self.first_receipt: Optional[float] = None
         self.last_receipt: Optional[float] = None
+
+    def _on_camera_info(self, msg) -> None:
+        self.camera_info = camera_info_from_msg(msg)
 
     def _on_applied(self, msg: AppliedExposure) -> None:
         now = time.monotonic()
@@ -78,7 +83,22 @@ def run_loop(method: str = "average", frames: int = 300, latency: Optional[int] 
              drive: Optional[str] = None, seed: Optional[int] = None, log_dir: Optional[Path] = None,
              timeout_s: Optional[float] = None, extra_ae_params: Optional[Dict] = None,
              progress: bool = True, lockstep_timeout_s: float = 1.0, bag_path: Optional[str] = None) -> Dict:
-    """Run the three-node loop for ``frames`` frames; returns the result record (see cli)."""
+    """Run the three-node loop for ``frames`` frames; returns the result record (see cli).
+
+    The caller's ``os.environ`` is left as it was (the DDS settings are in force only while the
+    run's own participant starts; the nodes get theirs in their environment)."""
+    saved_environ = dict(os.environ)
+    try:
+        return _run_loop(method, frames, latency, width, height, fps, drive, seed, log_dir, timeout_s,
+                         extra_ae_params, progress, lockstep_timeout_s, bag_path)
+    finally:
+        if dict(os.environ) != saved_environ:
+            os.environ.clear()
+            os.environ.update(saved_environ)
+
+
+def _run_loop(method, frames, latency, width, height, fps, drive, seed, log_dir, timeout_s, extra_ae_params,
+              progress, lockstep_timeout_s, bag_path) -> Dict:
     configure_middleware()
     clean_stale_shm()
     cam = node_defaults("camera_bridge")
@@ -104,17 +124,18 @@ def run_loop(method: str = "average", frames: int = 300, latency: Optional[int] 
                      ae=extra_ae_params, wait_for_recorder=True)
     domain = free_domain_id()
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain), PYTHONUNBUFFERED="1")
-    os.environ["ROS_DOMAIN_ID"] = str(domain)
+    # what the controller runs with: the defaults read once above plus this run's overrides
+    ae_used = {**ae_defaults, **next(n.parameters for n in graph if n.executable == "ae_controller")}
     log_dir = Path(log_dir or tempfile.mkdtemp(prefix="neural_ae_loop_"))
     log_dir.mkdir(parents=True, exist_ok=True)
 
     events = [e for e in source.events if e.frame_index < frames]
-    sensor = SensorParams.from_yaml()
 
     procs = []
     result: Dict = {}
     bar = None
-    rclpy.init(signal_handler_options=SignalHandlerOptions.NO)  # Ctrl-C/SIGTERM: the command's handlers
+    # Ctrl-C/SIGTERM: the command's handlers; the run's domain without touching ROS_DOMAIN_ID
+    rclpy.init(signal_handler_options=SignalHandlerOptions.NO, domain_id=domain)
     try:
         recorder = LoopRecorder()
         executor = SingleThreadedExecutor()
@@ -143,7 +164,7 @@ def run_loop(method: str = "average", frames: int = 300, latency: Optional[int] 
         if bar is not None:
             bar.close()
             bar = None
-        result = _score(recorder, frames, method, latency, fps, events, ae_defaults, sensor, width, height, drive,
+        result = _score(recorder, frames, method, latency, fps, events, ae_used, width, height, drive,
                         seed, domain)
         result["logs"] = str(log_dir)
         executor.shutdown()
@@ -165,10 +186,14 @@ def run_loop(method: str = "average", frames: int = 300, latency: Optional[int] 
     return result
 
 
-def _score(recorder: LoopRecorder, frames: int, method: str, latency: int, fps: float, events,
-           ae_defaults: Dict, sensor: SensorParams, width: int, height: int, drive: str, seed: int,
-           domain: int) -> Dict:
+def _score(recorder: "LoopRecorder", frames: int, method: str, latency: int, fps: float, events,
+           ae_used: Dict, width: int, height: int, drive: str, seed: int, domain: int) -> Dict:
+    """Scores from what the run used: the camera's announced facts (limits, levels, latency,
+    session: ``camera_exposure_info``) and the controller's parameters (defaults + overrides)."""
     applied = recorder.applied
+    info = recorder.camera_info
+    if info is None:
+        raise RuntimeError("the camera never announced camera_exposure_info: cannot score the run")
     trace = [TraceRow(i, m.exposure_time_s, m.analog_gain, float(m.mean_level_dn), bool(m.from_command),
                       int(m.command_source_frame_index)) for i, m in sorted(applied.items())]
     with_command = [r for r in trace if r.from_command and r.command_source_frame_index < r.frame_index]
@@ -176,24 +201,36 @@ def _score(recorder: LoopRecorder, frames: int, method: str, latency: int, fps: 
     lags = [r.frame_index - r.command_source_frame_index
             for prev, r in zip([None, *trace], trace) if r.from_command and r.command_source_frame_index < r.frame_index
             and (prev is None or not prev.from_command or prev.command_source_frame_index != r.command_source_frame_index)]
-    if method == "average":
-        target = sensor.black_level_dn + ae_defaults["target_level_fraction"] * (sensor.white_level_dn - sensor.black_level_dn)
+    from neural_ae_ros.ae import method_class
+
+    black, white = info.black_level_dn, info.white_level_dn
+    if any(p.name == "target_level_fraction" for p in method_class(method).parameters):
+        target = black + ae_used["target_level_fraction"] * (white - black)
     else:
-        target = None
+        target = None  # no level target: scored against the level the loop settled to before the first event
     stamps = sorted(m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 for m in applied.values())
     measured_fps = (len(stamps) - 1) / (stamps[-1] - stamps[0]) if len(stamps) > 1 and stamps[-1] > stamps[0] else 0.0
     return {
         "method": method,
+        "smoothing": ae_used.get("smoothing"),
+        "ae_parameters": {k: v for k, v in sorted(ae_used.items())},
+        "camera": {"session_id": info.session_id, "black_level_dn": black, "white_level_dn": white,
+                   "saturation_level_dn": info.saturation_level_dn,
+                   "actuation_latency_frames": info.actuation_latency_frames, "t_max_s": info.t_max_s,
+                   "limits": dict(vars(info.limits))},
         "drive": drive,
         "seed": seed,
         "width": width,
         "height": height,
         "frames_requested": frames,
+        "incomplete": (None if len(applied) >= frames else
+                       f"{len(applied)} of {frames} frames recorded before the run's time limit; events after "
+                       f"frame {max(applied, default=-1)} are not scored"),
         "frames_published": len(applied),
         "frames_lost": (max(applied) + 1 - len(applied)) if applied else 0,
         "frames_with_command": len(with_command),
         "commands_received": len(recorder.commands),
-        "actuation_latency_frames": latency,
+        "actuation_latency_frames": info.actuation_latency_frames,
         "command_to_frame_lag": sorted(set(lags)),
         "fps": measured_fps,
         "target_fps": fps,
@@ -202,8 +239,7 @@ def _score(recorder: LoopRecorder, frames: int, method: str, latency: int, fps: 
                             "gain": r.analog_gain, "mean_raw_level_dn": r.mean_level_dn,
                             "from_command": r.from_command,
                             "command_source_frame_index": r.command_source_frame_index} for r in trace],
-        "step_events": step_events(trace, events, target, sensor.black_level_dn,
-                                   limits=CameraLimits.from_yaml()),
+        "step_events": step_events(trace, events, target, black, limits=info.limits),
         "oscillation": oscillation(trace, [e.frame_index for e in events]),
     }
 

@@ -24,6 +24,9 @@ _ROS_TYPES = {
 }
 
 
+_TYPE_NAMES = {float: "a double", int: "an integer", bool: "a bool", str: "a string"}
+
+
 def _descriptor(spec: ParamSpec) -> ParameterDescriptor:
     desc = ParameterDescriptor(
         name=spec.name,
@@ -65,6 +68,26 @@ class DeclaredParameters:
             self.values[spec.name] = value
         node.add_on_set_parameters_callback(self._validate_set)
         node.add_post_set_parameters_callback(self._after_set)
+        self._name_wrong_types(node)
+
+    def _name_wrong_types(self, node: Node) -> None:
+        """rclpy refuses a value of another type before any on-set callback runs, with the
+        reason "Wrong parameter type, expected '3' got '4'" (enum numbers). Reword that reason
+        with the type names and the value; everything else of rclpy's check stays."""
+        check = node._apply_descriptor
+
+        def apply_descriptor(parameter, descriptor=None, check_read_only=True):
+            result = check(parameter, descriptor, check_read_only)
+            if not result.successful and result.reason.startswith("Wrong parameter type"):
+                spec = self._specs.get(parameter.name)
+                expected = _TYPE_NAMES.get(spec.type, spec.type.__name__) if spec else "its declared type"
+                given = parameter.type_.name.lower().replace("_", " ")
+                result.reason = (f"{parameter.name} must be {expected}, got {given} {parameter.value!r}; "
+                                 "value refused")
+                self._node.get_logger().warning(f"parameter refused: {result.reason}")
+            return result
+
+        node._apply_descriptor = apply_descriptor
 
     def __getitem__(self, name: str) -> Any:
         return self.values[name]

@@ -33,8 +33,10 @@ from .processes import parent_is_gone
 _SPIN_SLICE_S = 0.2
 
 
-class StopRequested(Exception):
-    """A signal or the parent's death asked the node to stop (not an error)."""
+class StopRequested(BaseException):
+    """A signal or the parent's death asked the node to stop (not an error). A BaseException,
+    like KeyboardInterrupt: callbacks guarded with ``except Exception`` must not swallow it
+    (a signal landing inside a long callback, e.g. the camera's capture, would be lost)."""
 
 
 def _raise_stop(signum, _frame) -> None:

@@ -2,7 +2,8 @@
 system itself says about them and how fast exposure commands land again.
 
 The loop (camera_bridge, histogram_node, ae_controller) runs as separate processes over DDS,
-free-running (no lockstep, like a real camera). At seeded random times one fault is injected:
+free-running (no lockstep, like a real camera); the run's clock starts when commands land. At
+seeded random times one fault is injected:
 
 - ``kill_ae`` / ``kill_histogram``: SIGKILL of that node; a new process starts ``down_s`` later.
 - ``restart_camera``: SIGKILL of the camera; a new one starts at once (frame indices restart).
@@ -16,8 +17,9 @@ log line of a node) after the injection whose text names the fault (keywords per
 not already being said in the seconds before; ``recovered_after_s`` = first frame after the
 faulty part returned whose AppliedExposure is ``from_command`` with a fresh
 ``command_source_frame_index`` (newer than any before the fault, older than the frame itself);
-``frames_lost`` = camera frames never seen in the fault's window (index gaps, plus the frames
-a dead camera did not produce). Nothing detected or recovered is ``None``, never a guess.
+``frames_lost`` = camera frames never seen from the injection until 1 s after recovery (index
+gaps, plus the frames a dead camera did not produce); frames lost anywhere else are
+``frames_lost_uncounted``. Nothing detected or recovered is ``None``, never a guess.
 """
 from __future__ import annotations
 
@@ -59,7 +61,9 @@ def fault_schedule(kinds: Sequence[str], duration_s: float, seed: int, warmup_s:
                    slot_s: float = 15.0, jitter_s: float = 3.0) -> List[Tuple[float, str]]:
     """``(at_s, kind)`` pairs: one fault per ``slot_s`` slot after ``warmup_s``, at a seeded
     random offset in its slot, kinds in a seeded shuffled round-robin. A fault needs the rest of
-    its slot to be detected and recovered from, so the last slot ends before ``duration_s``."""
+    its slot to be detected and recovered from, so the last slot ends before ``duration_s``.
+    (The run postpones a fault while the previous fault's restarted node is not back yet; the
+    faults that no longer fit in ``duration_s`` are not injected.)"""
     unknown = [k for k in kinds if k not in FAULT_KINDS]
     if unknown or not kinds:
         raise ValueError(f"unknown fault kind(s) {unknown or kinds}: expected some of {', '.join(FAULT_KINDS)}")
@@ -79,10 +83,16 @@ def fault_schedule(kinds: Sequence[str], duration_s: float, seed: int, warmup_s:
 @dataclass
 class FrameRecord:
     t: float                 # wall time of receipt (s)
-    session: int             # camera process count (0, 1, ...)
+    session: int             # camera session (0, 1, ...: a new camera process)
     index: int
     from_command: bool
     source_index: int
+    method: str = ""         # method named by the command in force
+    fallback: bool = False   # the camera's own fallback AE was in control
+
+
+#: Command methods that are not the AE controller's (the camera's fallback, the soak's bad ones).
+NOT_CONTROLLER = ("camera_fallback", "soak_bad")
 
 
 @dataclass
@@ -114,8 +124,8 @@ class Fault:
 def fresh_command(rec: FrameRecord, newer_than: int, excluded: Sequence[int] = ()) -> bool:
     """A frame captured with a command computed from an earlier frame of this camera session,
     newer than ``newer_than`` and not one of the injected bad ones."""
-    return (rec.from_command and newer_than < rec.source_index < rec.index
-            and rec.source_index not in excluded)
+    return (rec.from_command and not rec.fallback and rec.method not in NOT_CONTROLLER
+            and newer_than < rec.source_index < rec.index and rec.source_index not in excluded)
 
 
 def score_recovery(fault: Fault, frames: Sequence[FrameRecord]) -> None:
@@ -197,7 +207,7 @@ def read_log_lines(log_dir: Path) -> List[Tuple[float, str, str, str]]:
 def run_soak(minutes: float, faults: Sequence[str] = FAULT_KINDS, seed: int = 0, width: int = 320,
              height: int = 200, fps: float = 10.0, drive: str = "step_test", method: str = "average",
              log_dir: Optional[Path] = None, down_s: float = 2.0, slot_s: float = 15.0,
-             progress: bool = True) -> Dict:
+             settle_s: float = 5.0, start_timeout_s: float = 120.0, progress: bool = True) -> Dict:
     """Run the soak for ``minutes``; returns the JSON-ready record (see module doc)."""
     import numpy as np
     import rclpy
@@ -257,12 +267,20 @@ def run_soak(minutes: float, faults: Sequence[str] = FAULT_KINDS, seed: int = 0,
     executor = SingleThreadedExecutor()
     executor.add_node(node)
 
+    session_ids: List[int] = []
+
     def on_exposure(msg) -> None:
         index = int(msg.frame_index)
-        if frames and index + 5 < frames[-1].index:  # indices restarted: a new camera process
+        session_id = getattr(msg, "session_id", None)  # cameras that announce a session id
+        if session_id is not None and session_ids and session_id != session_ids[-1]:
             camera_session[0] += 1
+        elif session_id is None and frames and index + 5 < frames[-1].index:  # indices restarted
+            camera_session[0] += 1
+        if session_id is not None:
+            session_ids.append(session_id)
         frames.append(FrameRecord(time.time(), camera_session[0], index, bool(msg.from_command),
-                                  int(msg.command_source_frame_index)))
+                                  int(msg.command_source_frame_index), str(getattr(msg, "command_method", "")),
+                                  bool(getattr(msg, "fallback_active", False))))
 
     def on_diagnostics(msg) -> None:
         now = time.time()
@@ -282,13 +300,44 @@ def run_soak(minutes: float, faults: Sequence[str] = FAULT_KINDS, seed: int = 0,
     cmd_pub = node.create_publisher(ExposureCommand, topics.EXPOSURE_COMMAND, topics.RECORD_QOS)
     img_pub = node.create_publisher(Image, topics.IMAGE_RAW, topics.IMAGE_QOS)
 
+    def returned_at(f: Fault) -> Optional[float]:
+        """Wall time of the restarted node's first output (None: not back yet)."""
+        if f.restarted_t is None:
+            return None
+        name = f.kind.replace("crash_", "") if f.kind.startswith("crash_") else FAULT_NODE.get(f.kind)
+        if name == "camera_bridge":
+            first = (r.t for r in frames if r.t >= f.restarted_t)
+        else:
+            first = (t for t in arrivals["command" if name == "ae_controller" else "histograms"] if t >= f.restarted_t)
+        return next(first, None)
+
+    def settled(now: float) -> bool:
+        """The last fault's part is back (and has run ``settle_s``): the next fault may come."""
+        if pending_restarts:
+            return False
+        for f in injected[-1:]:
+            if f.restarted_t is not None:
+                back = returned_at(f)
+                return back is not None and now - back >= settle_s
+        return True
+
     injected: List[Fault] = []
+    postponed_s = 0.0
     pending_restarts: List[Tuple[float, str, Fault]] = []
     result: Dict = {}
     bar = None
     try:
         for name in ("ae_controller", "histogram_node", "camera_bridge"):
             start(name)
+        # the clock starts once the loop runs (commands landing): node start-up on a loaded
+        # machine takes seconds, and a fault injected before would hit nothing
+        started = time.time()
+        while not any(fresh_command(r, -1) for r in frames[-5:]):
+            executor.spin_once(timeout_sec=0.1)
+            dead = [n for n, p in procs.items() if p.poll() is not None]
+            if dead or time.time() - started > start_timeout_s:
+                raise RuntimeError(f"the loop did not start within {time.time() - started:.0f} s"
+                                   + (f" ({', '.join(dead)} exited)" if dead else "") + f"; logs in {log_dir}")
         t0 = time.time()
         if progress:
             from tqdm import tqdm
@@ -313,7 +362,9 @@ def run_soak(minutes: float, faults: Sequence[str] = FAULT_KINDS, seed: int = 0,
                     pending_restarts.remove(item)
                     start(name)
                     fault.restarted_t = time.time()
-            if queue and now - t0 >= queue[0][0]:
+            if queue and now - t0 >= queue[0][0] + postponed_s and not settled(now):
+                postponed_s += now - (t0 + queue[0][0] + postponed_s)  # wait for the last part to be back
+            elif queue and now - t0 >= queue[0][0] + postponed_s:
                 at_s, kind = queue.pop(0)
                 fault = Fault(kind, round(now - t0, 3), now)
                 injected.append(fault)
@@ -344,22 +395,17 @@ def run_soak(minutes: float, faults: Sequence[str] = FAULT_KINDS, seed: int = 0,
             log.close()
     t_end = time.time()
     with open(log_dir / "frames.csv", "w") as fh:  # the raw record, for a second look
-        fh.write("t_s,session,frame_index,from_command,command_source_frame_index\n")
+        fh.write("t_s,session,frame_index,from_command,command_source_frame_index,method,fallback\n")
         for r in frames:
-            fh.write(f"{r.t - t0:.3f},{r.session},{r.index},{int(r.from_command)},{r.source_index}\n")
+            fh.write(f"{r.t - t0:.3f},{r.session},{r.index},{int(r.from_command)},{r.source_index},"
+                     f"{r.method},{int(r.fallback)}\n")
     # score
     for i, f in enumerate(injected):
         nxt = [g.t for g in injected[i + 1:] if g.t > f.t]
         f.window_end_t = nxt[0] if nxt else t_end
     for f in injected:  # the faulty part is back when its first output arrives
-        if f.restarted_t is None:
-            continue
-        name = f.kind.replace("crash_", "") if f.kind.startswith("crash_") else FAULT_NODE.get(f.kind)
-        if name == "camera_bridge":
-            first = [r.t for r in frames if r.t >= f.restarted_t]
-        else:
-            first = [t for t in arrivals["command" if name == "ae_controller" else "histograms"] if t >= f.restarted_t]
-        f.returned_t = first[0] if first else None
+        if f.restarted_t is not None:
+            f.returned_t = returned_at(f)
     with open(log_dir / "faults.csv", "w") as fh:
         fh.write("t_s,kind,returned_s\n")
         for f in injected:
@@ -370,7 +416,9 @@ def run_soak(minutes: float, faults: Sequence[str] = FAULT_KINDS, seed: int = 0,
     for f in injected:
         score_recovery(f, frames)
         first_detection(f, statuses, log_lines)
-        in_window = [m for m in missing if f.t <= m[0] < f.window_end_t]
+        # a fault owns the frames lost until 1 s after it recovered (the whole slot if it never did)
+        owned_until = f.window_end_t if f.recovered_t is None else min(f.window_end_t, f.recovered_t + 1.0)
+        in_window = [m for m in missing if f.t <= m[0] < owned_until]
         f.frames_lost = len(in_window)
         if f.kind == "restart_camera" or f.kind == "crash_camera_bridge":
             f.frames_lost += camera_outage_frames(frames, f, fps)
@@ -387,7 +435,8 @@ def run_soak(minutes: float, faults: Sequence[str] = FAULT_KINDS, seed: int = 0,
         "faults": [f.report() for f in injected],
         "frames_published": published,
         "frames_received": len(frames),
-        "frames_with_command": sum(1 for r in frames if r.from_command and 0 <= r.source_index < r.index),
+        "frames_with_command": sum(1 for r in frames if fresh_command(r, -1)),
+        "frames_with_fallback": sum(1 for r in frames if r.fallback or r.method == "camera_fallback"),
         "frames_lost_uncounted": len(missing) - counted,
         "leaked_processes": len(set(leaked)),
         "leaked_shm_segments": len(left),
@@ -395,6 +444,9 @@ def run_soak(minutes: float, faults: Sequence[str] = FAULT_KINDS, seed: int = 0,
         "shm_files_removed_at_end": len(cleaned),
         "tracebacks_in_node_logs": tracebacks,
         "node_starts": starts,
+        "start_up_s": round(t0 - started, 1),
+        "faults_planned": len(plan),
+        "faults_postponed_s": round(postponed_s, 1),
         "logs": str(log_dir),
     }
     result["summary"] = summarize(result)

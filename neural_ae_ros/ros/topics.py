@@ -9,6 +9,7 @@ IMAGE_RGB = "image_rgb"              # sensor_msgs/Image, rgb8
 DETECTIONS = "detections"            # vision_msgs/Detection2DArray
 FEATURES = "features"                # detector stage-2 features (semantic AE branch)
 DIAGNOSTICS = "/diagnostics"         # diagnostic_msgs/DiagnosticArray: absolute, what aggregators read
+CAMERA_EXPOSURE_INFO = "camera_exposure_info"  # neural_ae_ros/CameraExposureInfo, latched
 SCENE_BOXES = "scene_boxes"          # vision_msgs/Detection2DArray, ground truth of the source
 
 #: Images: reliable over shared memory loses nothing at 30-60 fps (README, "Transport");
@@ -17,3 +18,7 @@ IMAGE_QOS = QoSProfile(depth=3, reliability=ReliabilityPolicy.RELIABLE, history=
 #: Small per-frame records (exposure, histograms, commands): reliable, deeper queue.
 RECORD_QOS = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST,
                         durability=DurabilityPolicy.VOLATILE)
+#: What the camera announces once per session (limits, levels, latency): latched, so a node that
+#: starts later still gets it.
+LATCHED_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST,
+                         durability=DurabilityPolicy.TRANSIENT_LOCAL)

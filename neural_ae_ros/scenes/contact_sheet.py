@@ -13,10 +13,11 @@ from typing import Iterable, Optional
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-CLASS_COLOURS = {
-    "bike": (255, 160, 0), "bus_truck": (255, 60, 200), "car_van": (0, 230, 255),
-    "person": (255, 255, 0), "traffic_light": (80, 255, 80), "traffic_sign": (255, 80, 80),
-}
+from ..classes import CLASS_NAMES
+
+#: Box colour (RGB) per class, in the order of :data:`neural_ae_ros.classes.CLASS_NAMES`.
+CLASS_COLOURS = dict(zip(CLASS_NAMES, [(255, 160, 0), (255, 60, 200), (0, 230, 255), (255, 255, 0), (80, 255, 80),
+                                       (255, 80, 80)], strict=True))
 
 
 def tone_map(radiance: np.ndarray, key: float = 0.18) -> np.ndarray:

@@ -66,7 +66,20 @@ def scene_rng(seed: int, split: str, index: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([int(seed), SPLIT_ID[split], int(index)]))
 
 
-def make_stage(split: str, seed: int, index: int, width: int, height: int, kind: Optional[str] = None):
+#: Scene mixes ``neural-ae scenes --mix`` knows: the default one above, and ``hdr_driving``
+#: (:mod:`.hard_cases`: paper 000's day / dusk / night shares filled with HDR edge cases).
+MIXES = ("default", "hdr_driving")
+
+
+def make_stage(split: str, seed: int, index: int, width: int, height: int, kind: Optional[str] = None,
+               mix: str = "default"):
+    if mix not in MIXES:
+        raise ValueError(f"mix must be one of {MIXES}, got {mix!r}")
+    if mix == "hdr_driving":
+        from .hard_cases import make_hdr_stage
+
+        scene_rng(seed, split, index)  # validates the split
+        return make_hdr_stage(seed, SPLIT_ID[split], index, width, height, case=kind)
     rng = scene_rng(seed, split, index)
     kinds = [k for k, _ in SCENE_MIX]
     p = np.array([w for _, w in SCENE_MIX])
@@ -78,13 +91,13 @@ def make_stage(split: str, seed: int, index: int, width: int, height: int, kind:
 
 
 def make_scene(split: str, seed: int, index: int, width: int = 640, height: int = 384,
-               pairs: bool = True, fps: float = 30.0, kind: Optional[str] = None) -> dict:
+               pairs: bool = True, fps: float = 30.0, kind: Optional[str] = None, mix: str = "default") -> dict:
     """Render scene ``index`` of a split: ``dict(frames=[SceneFrame...], meta=...)``."""
-    stage = make_stage(split, seed, index, width, height, kind)
+    stage = make_stage(split, seed, index, width, height, kind, mix)
     times = [0.0, 1.0 / fps] if pairs else [0.0]
     frames = [stage.render(t) for t in times]
     meta = dict(stage.meta)
-    meta.update(split=split, seed=int(seed), index=int(index), fps=float(fps))
+    meta.update(split=split, seed=int(seed), index=int(index), fps=float(fps), mix=mix)
     if meta.get("source") == "panorama":
         meta["kind"] = "panorama"
     return dict(frames=frames, meta=meta)
@@ -164,14 +177,14 @@ def load_scene(path) -> dict:
 
 # ------------------------------------------------------------------------------ driver
 def _work(args):
-    split, seed, index, width, height, pairs, out, storage = args
-    scene = make_scene(split, seed, index, width, height, pairs)
+    split, seed, index, width, height, pairs, out, storage, mix = args
+    scene = make_scene(split, seed, index, width, height, pairs, mix=mix)
     return save_scene(Path(out), index, scene, storage)
 
 
 def generate_split(out, split: str, count: int, seed: int = 0, width: int = 640, height: int = 384,
                    pairs: bool = True, workers: int = 1, storage: str = "float16_scaled",
-                   progress: bool = True, start: int = 0) -> dict:
+                   progress: bool = True, start: int = 0, mix: str = "default") -> dict:
     """Generate ``count`` scenes of ``split`` into ``out``; returns (and writes) the index."""
     if split not in SPLIT_ID:
         raise ValueError(f"split must be one of {SPLITS}")
@@ -179,9 +192,11 @@ def generate_split(out, split: str, count: int, seed: int = 0, width: int = 640,
         raise ValueError(f"storage must be one of {STORAGES}")
     if count < 0:
         raise ValueError("count must be >= 0")
+    if mix not in MIXES:
+        raise ValueError(f"mix must be one of {MIXES}, got {mix!r}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    jobs = [(split, seed, k, width, height, pairs, str(out), storage) for k in range(start, start + count)]
+    jobs = [(split, seed, k, width, height, pairs, str(out), storage, mix) for k in range(start, start + count)]
     t0 = time.perf_counter()
     rows = []
     bar = None
@@ -207,6 +222,7 @@ def generate_split(out, split: str, count: int, seed: int = 0, width: int = 640,
         bar.close()
     elapsed = time.perf_counter() - t0
     index = build_index(rows, split=split, seed=seed, width=width, height=height, pairs=pairs, storage=storage)
+    index["mix"] = mix
     index["generation"] = dict(seconds=round(elapsed, 3), workers=workers,
                                frames_per_second=round(len(rows) * (2 if pairs else 1) / max(elapsed, 1e-9), 3))
     with open(out / "index.json", "w", encoding="utf-8") as fh:

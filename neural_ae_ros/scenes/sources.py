@@ -5,6 +5,8 @@ the ground-truth boxes of that frame. No ROS here.
 """
 from __future__ import annotations
 
+import queue
+import threading
 from typing import Optional, Protocol, Sequence
 
 import numpy as np
@@ -85,33 +87,83 @@ class EndOfSource(Exception):
 class SceneBagSource:
     """A scene recording (``neural-ae record-scene``, rosbag2 MCAP) as a radiance source.
 
-    Frames are read in order as the camera asks for them; ``events`` come from the bag's
-    ``/scene/info`` record. Errors (unreadable or truncated bag, missing topic, malformed frame)
-    name the file and topic (:class:`neural_ae_ros.scenes.scene_bag.SceneBagError`).
+    Frames are decoded ahead of the camera in a reader thread (``prefetch_frames`` frames
+    deep; bag I/O, checksum and half-float conversion release the GIL, so on two cores the
+    decoding overlaps the capture) and handed out in order (a frame's radiance array is reused a few frames later: capture it
+before asking for the next frames); ``events`` come from the bag's
+    ``/scene/info`` record. Errors (unreadable or damaged bag, missing topic, malformed or
+    non-finite/negative radiance) name the file, topic and frame
+    (:class:`neural_ae_ros.scenes.scene_bag.SceneBagError`) and are raised for the frame at
+    which they occur; the frames before it are delivered.
     """
 
-    def __init__(self, path: str, allow_truncated: bool = False) -> None:
+    def __init__(self, path: str, allow_truncated: bool = False, prefetch_frames: int = 3) -> None:
         from neural_ae_ros.scenes.scene_bag import read_scene_bag
 
+        if prefetch_frames < 1:
+            raise ValueError(f"prefetch_frames={prefetch_frames} must be >= 1")
         self.bag = read_scene_bag(path, allow_truncated=allow_truncated)
         info = self.bag.info
         self.width, self.height = int(info.get("width", 0)), int(info.get("height", 0))
         self.num_frames = int(info["frames"]) if info.get("frames") else None
         self.events = [IlluminationEvent.from_dict(e, f"{path}: /scene/info") for e in info.get("events", [])]
-        self._frames = self.bag.frames()
+        self._queue: "queue.Queue" = queue.Queue(maxsize=prefetch_frames)
+        self._stop = threading.Event()
         self._next = 0
+        self._done = None  # what every later frame() raises once the stream has ended
+        self._thread = threading.Thread(target=self._read_ahead, name="scene-bag-reader", daemon=True)
+        self._started = False  # the reader starts with the first frame asked for
+
+    def _read_ahead(self) -> None:
+        try:
+            # the queue holds prefetch_frames, the camera one more, the reader decodes one more
+            for f in self.bag.frames(reuse_buffers=self._queue.maxsize + 2):
+                if not self._put((f.index, f.radiance, f.boxes)):
+                    return
+            self._put(EndOfSource)
+        except BaseException as exc:  # noqa: BLE001 - handed to the camera with the frame it hit
+            self._put(exc)
+
+    def _put(self, item) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
 
     def frame(self, index: int):
         if index < self._next:
             raise ValueError(f"{self.bag.path}: frames are read in order; frame {index} was already read")
-        for f in self._frames:
-            if f.index == index:
+        if not self._started:
+            self._started = True
+            self._thread.start()
+        while True:
+            if self._done is not None:
+                raise self._done
+            item = self._queue.get()
+            if item is EndOfSource:
+                self.num_frames = self._next
+                self._done = EndOfSource(f"{self.bag.path}: recording ends after {self._next} frames")
+                continue
+            if isinstance(item, BaseException):
+                # this frame fails loudly; the recording ends there
+                self.num_frames = self._next
+                self._done = EndOfSource(f"{self.bag.path}: recording unreadable from frame {self._next} on")
+                raise item
+            f_index, radiance, boxes = item
+            if f_index == index:
                 self._next = index + 1
-                return f.radiance, f.boxes
-            if f.index > index:
-                raise ValueError(f"{self.bag.path}: frame {index} missing (next is {f.index})")
-        self.num_frames = index
-        raise EndOfSource(f"{self.bag.path}: recording ends after {index} frames")
+                return radiance, boxes
+            if f_index > index:
+                raise ValueError(f"{self.bag.path}: frame {index} missing (next is {f_index})")
+
+    def close(self) -> None:
+        """Stop the reader thread (it also stops with the process: daemon)."""
+        self._stop.set()
+        if self._started:
+            self._thread.join(timeout=2.0)
 
 
 #: Frames over which a built-in drive's script is laid out when the run length is open.

@@ -103,7 +103,9 @@ def sun_vector(elev_deg: float, azim_deg: float) -> np.ndarray:
     return np.array([math.cos(e) * math.sin(a), math.sin(e), math.cos(e) * math.cos(a)])
 
 
-def _blocks(rng, z_start, z_end, x_side, hmin, hmax, ncol, exclude=()):
+def sample_blocks(rng, z_start, z_end, x_side, hmin, hmax, ncol, exclude=()):
+    """Building blocks along one side of the road: rows ``(z0, z1, height, colour index)`` (m),
+    12-45 m long, cross streets between some; none within 4 m of an ``exclude`` (z0, z1) span."""
     rows = []
     z = z_start
     while z < z_end:
@@ -173,8 +175,8 @@ def sample_world(rng: np.random.Generator, kind: str, z_span=(-60.0, 700.0), see
         w.trees_left_x = road_left - float(rng.uniform(4, 25))
         w.trees_right_x = road_right + float(rng.uniform(4, 25))
     else:
-        w.build_left = _blocks(rng, z_span[0], z_span[1], -1, 6, 30, ncol, exclude)
-        w.build_right = _blocks(rng, z_span[0], z_span[1], 1, 6, 30, ncol, exclude)
+        w.build_left = sample_blocks(rng, z_span[0], z_span[1], -1, 6, 30, ncol, exclude)
+        w.build_right = sample_blocks(rng, z_span[0], z_span[1], 1, 6, 30, ncol, exclude)
 
     # ---- illumination
     if kind in ("day", "day_sun", "bridge", "tunnel"):
