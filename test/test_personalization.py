@@ -83,7 +83,7 @@ def test_policy_gradient_moves_the_mean_toward_rewarded_actions():
         opt.zero_grad()
         reinforce_loss(m, a, r, valid, 0.1).backward()
         opt.step()
-    assert abs(float(mu) - 0.6) < 0.1
+    assert abs(float(mu.detach()) - 0.6) < 0.1
     # and only negative rewards of an under-exposed frame push it up (never down)
     mu2 = torch.zeros(1, requires_grad=True)
     m = mu2.expand(512)
