@@ -161,7 +161,7 @@ def test_rl_from_feedback_reduces_the_error_on_a_toy_bank():
     before = mae_ev(predict_bank(net, bank), pref, bank)
     fb = expert_feedback(bank, "toy")
     assert fb.num_labels == int(bank.window(pref).sum())
-    train_rl(net, bank, fb, RlConfig(steps=150, states_per_batch=16, refs_per_state=8, lr=3e-3), progress=False)
+    train_rl(net, bank, fb, RlConfig(steps=80, states_per_batch=8, refs_per_state=8, lr=1e-2), progress=False)
     after = mae_ev(predict_bank(net, bank), pref, bank)
     assert after < 0.7 * before, (before, after)
 
