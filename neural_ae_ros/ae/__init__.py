@@ -22,6 +22,7 @@ from .base import (
 from .controller import SMOOTHING_MODES, ControllerSettings, ExposureController
 from .average import AverageAE
 from .gradient import GradientAE
+from .attention_rl import AttentionRlAE  # paper 001 (torch imported on first use)
 
 __all__ = [
     "INPUT_FEATURES",
@@ -29,6 +30,7 @@ __all__ = [
     "INPUT_RAW",
     "INPUT_RGB",
     "SMOOTHING_MODES",
+    "AttentionRlAE",
     "AutoExposureMethod",
     "AverageAE",
     "ControllerSettings",

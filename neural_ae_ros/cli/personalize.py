@@ -29,9 +29,11 @@ def cmd_personalize_eval(args) -> int:
         return 2
     cfg = EvalConfig(experts=experts, max_train_scenes=args.max_train_scenes, max_test_scenes=args.max_test_scenes,
                      labels_per_scene=args.labels_per_scene,
-                     pretrain=SupervisedConfig(steps=args.pretrain_steps, seed=args.seed),
-                     supervised=SupervisedConfig(steps=args.supervised_steps, seed=args.seed),
-                     rl=RlConfig(steps=args.rl_steps, lr=args.rl_lr, variance=args.policy_variance, seed=args.seed),
+                     pretrain=SupervisedConfig(steps=args.pretrain_steps, lr=3e-3, seed=args.seed),
+                     supervised=SupervisedConfig(steps=args.supervised_steps, batch_size=args.supervised_batch_size,
+                                                 seed=args.seed),
+                     rl=RlConfig(steps=args.rl_steps, states_per_batch=args.rl_states_per_batch, lr=args.rl_lr,
+                                 variance=args.policy_variance, seed=args.seed),
                      seed=args.seed, threads=args.threads)
     try:
         result = run_personalize_eval(args.train_scenes, args.test_scenes, args.out_dir, cfg, restart=args.restart,
@@ -61,9 +63,12 @@ def add_commands(subparsers) -> None:
     p.add_argument("--max-test-scenes", type=_positive, default=None)
     p.add_argument("--labels-per-scene", type=_positive, default=None,
                    help="feedback labels per training scene (default: every re-exposure in the window, as Sec. 6.2)")
-    p.add_argument("--pretrain-steps", type=_positive, default=600)
-    p.add_argument("--supervised-steps", type=_positive, default=300)
-    p.add_argument("--rl-steps", type=_positive, default=400)
+    p.add_argument("--pretrain-steps", type=_positive, default=1500)
+    p.add_argument("--supervised-steps", type=_positive, default=250)
+    p.add_argument("--supervised-batch-size", type=_positive, default=32)
+    p.add_argument("--rl-steps", type=_positive, default=300)
+    p.add_argument("--rl-states-per-batch", type=_positive, default=16,
+                   help="frames per RL step, each with 8 labelled references: 128 tuples (the paper's batch)")
     p.add_argument("--rl-lr", type=float, default=1e-3)
     p.add_argument("--policy-variance", type=float, default=0.1, help="Sigma of the Gaussian policy (Sec. 5.2)")
     p.add_argument("--seed", type=int, default=0)

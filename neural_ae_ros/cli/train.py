@@ -17,6 +17,10 @@ def _size(text: str) -> tuple:
 
 
 def _cmd_train(args) -> int:
+    if args.method == "attention_rl":  # paper 001: its own pre-training (neural_ae_ros.personalization)
+        from neural_ae_ros.personalization.cli_hooks import train_command
+
+        return train_command(args)
     from neural_ae_ros.ae.training import AeTrainConfig, train_ae
     from neural_ae_ros.detector.checkpoint import CheckpointError
     from neural_ae_ros.detector.dataset import SceneDataError
@@ -39,7 +43,7 @@ def add_commands(subparsers) -> None:
 
     p = subparsers.add_parser("train", help="train an exposure policy end to end with its detector (paper 000 Sec. 5.3)",
                               description=__doc__)
-    p.add_argument("--method", required=True, choices=TRAINABLE_METHODS)
+    p.add_argument("--method", required=True, choices=tuple(TRAINABLE_METHODS) + ("attention_rl",))
     p.add_argument("--scenes", required=True, help="training split written by `neural-ae scenes` (two frames per scene)")
     p.add_argument("--val-scenes", default=None, help="validation split (recorded in the metadata)")
     p.add_argument("--out", required=True, help="output .pt (AE weights; its detector goes to <stem>_detector.pt)")

@@ -16,7 +16,9 @@ so the network's normalised output maps to EV by ``Delta_EV = EV_RANGE * Delta``
 
 Input: the ISP's RGB frame (float [0, 1], ``(N, 3, H, W)``) area-resized to ``INPUT_SIZE``, 64 x 64
 (128 x 128 in the paper; see ``INPUT_SIZE``). The backbone is a 4 x 4 stride-4 stem and three SqueezeNet-style "fire" blocks
-(1x1 squeeze, parallel 1x1 and 3x3 expand), a 2 x 2 max pooling after the first: 8 x 8 maps for a
+(1x1 squeeze with batch norm, parallel 1x1 and 3x3 expand; SqueezeNet has no batch norm, but
+without it this small net from scratch often sits on a plateau of dead ReLUs), a 2 x 2 max
+pooling after the first: 8 x 8 maps for a
 64 x 64 input, ~6 k weights, ~0.6 M multiply-adds per frame: small
 enough to train many personalised models on 2 shared CPU cores.
 """
@@ -49,12 +51,13 @@ class Fire(nn.Module):
 
     def __init__(self, c_in: int, s: int, e: int):
         super().__init__()
-        self.squeeze = nn.Conv2d(c_in, s, 1)
+        self.squeeze = nn.Conv2d(c_in, s, 1, bias=False)
+        self.bn = nn.BatchNorm2d(s)
         self.e1 = nn.Conv2d(s, e, 1)
         self.e3 = nn.Conv2d(s, e, 3, padding=1)
 
     def forward(self, x):
-        x = F.relu(self.squeeze(x))
+        x = F.relu(self.bn(self.squeeze(x)))
         return torch.cat([F.relu(self.e1(x)), F.relu(self.e3(x))], 1)
 
 
@@ -66,7 +69,8 @@ class AttentionExposureNet(nn.Module):
         super().__init__()
         w = int(width)
         self.width = w
-        self.stem = nn.Conv2d(3, w, 4, stride=4)                        # 1/4, w ch
+        self.stem = nn.Conv2d(3, w, 4, stride=4, bias=False)            # 1/4, w ch
+        self.stem_bn = nn.BatchNorm2d(w)
         self.fire1 = Fire(w, w // 2, w)                                 # 1/4, 2w ch
         self.fire2 = Fire(2 * w, w // 2, w)                             # after pool: 1/8, 2w ch
         self.fire3 = Fire(2 * w, w, 2 * w)                              # 1/8, 4w ch
@@ -79,7 +83,7 @@ class AttentionExposureNet(nn.Module):
             nn.init.zeros_(head.bias)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.relu(self.stem(x))
+        x = F.relu(self.stem_bn(self.stem(x)))
         x = self.fire1(x)
         x = F.max_pool2d(x, 2)
         x = self.fire2(x)

@@ -37,7 +37,9 @@ class SupervisedConfig:
 
 def train_supervised(net: AttentionExposureNet, bank: ReexposureBank, centre_ev: np.ndarray, cfg: SupervisedConfig,
                      progress: bool = True, desc: str = "supervised",
-                     on_step: Optional[Callable[[int, Dict], None]] = None, start_step: int = 0) -> List[Dict]:
+                     on_step: Optional[Callable[[int, Dict], None]] = None, start_step: int = 0,
+                     optimizer: Optional[torch.optim.Optimizer] = None,
+                     should_stop: Optional[Callable[[], bool]] = None) -> List[Dict]:
     """Regress ``Y = centre - o`` (EV) on the frames within 2 EV of ``centre`` (Eq. 2).
 
     ``centre_ev``: (S,) per-scene reference offsets (zeros: pre-training on e_base; an expert's
@@ -48,8 +50,10 @@ def train_supervised(net: AttentionExposureNet, bank: ReexposureBank, centre_ev:
     pairs = np.argwhere(states)
     if len(pairs) == 0:
         raise ValueError("no frames within the training window (zero training examples)")
-    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.StepLR(opt, cfg.lr_halve_every, 0.5) if cfg.lr_halve_every else None
+    opt = optimizer or make_optimizer(net, cfg)
+    if cfg.lr_halve_every:  # paper 001 Sec. 7.2: halved every 15 epochs
+        for g in opt.param_groups:
+            g["lr"] = cfg.lr * 0.5 ** (start_step // cfg.lr_halve_every)
     history: List[Dict] = []
     running, n = 0.0, 0
     net.train()
@@ -65,8 +69,9 @@ def train_supervised(net: AttentionExposureNet, bank: ReexposureBank, centre_ev:
         opt.zero_grad()
         loss.backward()
         opt.step()
-        if sched:
-            sched.step()
+        if cfg.lr_halve_every and (step + 1) % cfg.lr_halve_every == 0:
+            for g in opt.param_groups:
+                g["lr"] *= 0.5
         running += float(loss.detach())
         n += 1
         if (step + 1) % 25 == 0 or step + 1 == cfg.steps:
@@ -75,8 +80,14 @@ def train_supervised(net: AttentionExposureNet, bank: ReexposureBank, centre_ev:
             if on_step:
                 on_step(step + 1, rec)
             running, n = 0.0, 0
+            if should_stop is not None and should_stop():
+                break
     net.eval()
     return history
+
+
+def make_optimizer(net: AttentionExposureNet, cfg: SupervisedConfig) -> torch.optim.Optimizer:
+    return torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
 @torch.no_grad()
