@@ -145,12 +145,12 @@ def test_train_resumes_and_writes_checkpoints_that_load(tiny_pairs, tmp_path):
     assert any("resuming" in s and "step 2" in s for s in lines), lines
     assert meta["steps_done"] == 3 and len(meta["history"]["loss"]) == 3  # history carried over
     net, loaded = load_ae_checkpoint(out, expected_method="histogram_nn")
-    assert loaded["sha256"] and loaded["method"] == "histogram_nn"
+    assert len(loaded["weights_sha256"]) == 64 and loaded["method"] == "histogram_nn"
     assert (tmp_path / "hist_detector.pt").is_file()
     with pytest.raises(AeCheckpointError, match="holds a 'histogram_nn' network, not 'hybrid_nn'"):
         load_ae_checkpoint(out, expected_method="hybrid_nn")
     data = bytearray(out.read_bytes())
     data[len(data) // 2: len(data) // 2 + 64] = bytes(64)
     out.write_bytes(bytes(data))
-    with pytest.raises(AeCheckpointError, match="sha256 does not match"):
+    with pytest.raises(AeCheckpointError, match="sha256 does not match weights_sha256"):
         load_ae_checkpoint(out)

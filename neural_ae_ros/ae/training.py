@@ -31,13 +31,14 @@ from tqdm import tqdm
 
 from neural_ae_ros.ae.end_to_end import base_exposure_batch, differentiable_split
 from neural_ae_ros.ae.networks import NETWORK_METHODS, ExposureNet, build_network
-from neural_ae_ros.detector.checkpoint import file_sha256, git_commit, load_checkpoint, save_checkpoint
+from neural_ae_ros.detector.checkpoint import git_commit, load_checkpoint, save_checkpoint
 from neural_ae_ros.detector.dataset import SceneRecord, load_scene_index
 from neural_ae_ros.detector.loss import collate_targets, detection_loss
 from neural_ae_ros.detector.model import OUTPUT_STRIDE
 from neural_ae_ros.imaging import sensor as sensor_mod
 from neural_ae_ros.imaging.histograms import histogram_stack_torch
 from neural_ae_ros.imaging.isp import Isp, IspParams
+from neural_ae_ros.weights import read_weights, write_weights
 
 __all__ = ["AeTrainConfig", "PairSample", "load_pairs", "train_ae", "save_ae_checkpoint",
            "load_ae_checkpoint", "AeCheckpointError", "AE_FORMAT", "TRAINABLE_METHODS"]
@@ -174,38 +175,15 @@ def classical_policy(method: str) -> Callable[[torch.Tensor, torch.Tensor], torc
 # ------------------------------------------------------------------------------ checkpoints
 def save_ae_checkpoint(net: ExposureNet, path, metadata: Dict) -> Path:
     """``path`` (.pt: format, method, M_exp, weights) and ``.json`` metadata with its sha256."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".pt.tmp")
-    torch.save({"format": AE_FORMAT, "method": net.method, "m_exp": net.m_exp,
-                "state_dict": {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}}, tmp)
-    tmp.replace(path)
-    meta = dict(metadata, format=AE_FORMAT, method=net.method, sha256=file_sha256(path))
-    path.with_suffix(".json").write_text(json.dumps(meta, indent=1, default=str))
-    return path
+    blob = {"format": AE_FORMAT, "method": net.method, "m_exp": net.m_exp,
+            "state_dict": {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}}
+    return write_weights(blob, path, dict(metadata, method=net.method))
 
 
 def load_ae_checkpoint(path, expected_method: Optional[str] = None) -> Tuple[ExposureNet, Dict]:
     """Load an exposure network; :class:`AeCheckpointError` names the file and the reason
     (missing, corrupt, checksum mismatch, another method, weights that do not fit)."""
-    path = Path(path)
-    if not path.is_file():
-        raise AeCheckpointError(f"{path}: no such exposure-network checkpoint")
-    meta: Dict = {}
-    mpath = path.with_suffix(".json")
-    if mpath.is_file():
-        try:
-            meta = json.loads(mpath.read_text())
-        except json.JSONDecodeError as e:
-            raise AeCheckpointError(f"{mpath}: corrupt metadata JSON: {e}") from e
-        if meta.get("sha256") and meta["sha256"] != file_sha256(path):
-            raise AeCheckpointError(f"{path}: sha256 does not match its metadata {mpath} (corrupt or replaced file)")
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - torch raises many kinds for corrupt files
-        raise AeCheckpointError(f"{path}: not a readable torch checkpoint: {type(e).__name__}: {e}") from e
-    if not isinstance(blob, dict) or blob.get("format") != AE_FORMAT:
-        raise AeCheckpointError(f"{path}: not an exposure-network checkpoint (expected format {AE_FORMAT!r})")
+    blob, meta = read_weights(path, AE_FORMAT, "exposure-network checkpoint", AeCheckpointError)
     method = blob.get("method")
     if expected_method is not None and method != expected_method:
         raise AeCheckpointError(f"{path}: holds a {method!r} network, not {expected_method!r}")

@@ -41,10 +41,9 @@ from tqdm import tqdm
 
 from neural_ae_ros.classes import CLASS_NAMES
 from neural_ae_ros.config import DATA_DIR
-from neural_ae_ros.evaluation.headroom import (PooledConfig, bootstrap_weights, match_image, oracle_choice,
-                                               paired_difference)
+from neural_ae_ros.evaluation.headroom import PooledConfig, bootstrap_weights, oracle_choice, paired_difference
 from neural_ae_ros.evaluation.headroom_run import (PairCapture, _commit, _detect_all, _machine, load_cached,
-                                                   one_step_exposure, save_cached, scene_ground_truth)
+                                                   match_scene, one_step_exposure, save_cached)
 from neural_ae_ros.evaluation.reports import write_report
 
 __all__ = ["BenchmarkSettings", "MethodUnderTest", "resolve_methods", "run_benchmark", "summarize_benchmark",
@@ -263,18 +262,8 @@ def summarize_benchmark(records, results: Dict[str, list], methods: Sequence[Met
     evals: Dict[str, list] = {}
     for m in methods:
         size = runtimes[m.name].input_size
-        per_scene = []
-        for rec, (meta, dets) in zip(records, results[m.name]):
-            gt, gt_f = scene_ground_truth(rec, size)
-            ev = {}
-            for k, d in dets.items():
-                if k.endswith("|flip"):
-                    continue
-                ev[k] = [match_image(d, gt, nc, settings.oracle_score_threshold)]
-                if k + "|flip" in dets:
-                    ev[k].append(match_image(dets[k + "|flip"], gt_f, nc, settings.oracle_score_threshold))
-            per_scene.append(ev)
-        evals[m.name] = per_scene
+        evals[m.name] = [match_scene(rec, dets, size, nc, settings.oracle_score_threshold)
+                         for rec, (meta, dets) in zip(records, results[m.name])]
 
     def res(pool: PooledConfig) -> tuple:
         ap = pool.ap()

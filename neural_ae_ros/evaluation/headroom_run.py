@@ -17,7 +17,7 @@ import subprocess
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable
 
 import numpy as np
 import torch
@@ -287,6 +287,20 @@ def scene_ground_truth(rec, input_size) -> tuple:
     return gt, hflip_annotation(gt, input_size[0])
 
 
+def match_scene(rec, dets: dict, input_size, num_classes: int, score_threshold: float) -> dict:
+    """Key -> [ImageEval of the image, ImageEval of its mirror image] for one scene's detections
+    (mirror images stored as ``key|flip``)."""
+    gt, gt_f = scene_ground_truth(rec, input_size)
+    ev = {}
+    for k, d in dets.items():
+        if k.endswith("|flip"):
+            continue
+        ev[k] = [match_image(d, gt, num_classes, score_threshold)]
+        if k + "|flip" in dets:
+            ev[k].append(match_image(dets[k + "|flip"], gt_f, num_classes, score_threshold))
+    return ev
+
+
 def summarize(records, results: dict, settings: HeadroomSettings, classes=CLASS_NAMES,
               input_size=(640, 384), n_boot: int = 1000) -> dict:
     """Per-scene detections -> sweep, oracle, method mAPs and paired bootstrap differences."""
@@ -295,15 +309,7 @@ def summarize(records, results: dict, settings: HeadroomSettings, classes=CLASS_
     kinds = []
     for rec in records:
         meta, dets = results[rec.name]
-        gt, gt_f = scene_ground_truth(rec, input_size)
-        ev = {}
-        for k, d in dets.items():
-            if k.endswith("|flip"):
-                continue
-            ev[k] = [match_image(d, gt, nc, settings.oracle_score_threshold)]
-            if k + "|flip" in dets:
-                ev[k].append(match_image(dets[k + "|flip"], gt_f, nc, settings.oracle_score_threshold))
-        evals.append((meta, ev))
+        evals.append((meta, match_scene(rec, dets, input_size, nc, settings.oracle_score_threshold)))
         kinds.append(rec.kind or "unknown")
     n = len(evals)
     sweep_keys = [sweep_key(v) for v in settings.ev_sweep]

@@ -24,14 +24,14 @@ enough to train many personalised models on 2 shared CPU cores.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Dict, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from neural_ae_ros.weights import read_weights, write_weights
 
 #: EV that the normalised output +-1 stands for (paper 001 Sec. 7.2: labels -2..+2 EV -> [-1, 1]).
 EV_RANGE = 2.0
@@ -146,57 +146,19 @@ def predict_ev(net: AttentionExposureNet, rgb: torch.Tensor) -> Tuple[float, tor
 
 
 # ----------------------------------------------------------------------------- files
-def file_sha256(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def metadata_path(path) -> Path:
-    return Path(path).with_suffix(".json")
-
-
 def save_weights(net: AttentionExposureNet, path, metadata: Optional[Dict] = None) -> Path:
     """Write ``path`` (.pt: format, width, state_dict) atomically and ``<stem>.json`` metadata
     carrying the file's sha256 (checked by :func:`load_weights`)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save({"format": FORMAT, "width": net.width,
-                "state_dict": {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}}, tmp)
-    sha = file_sha256(tmp)
-    meta = dict(metadata or {}, format=FORMAT, width=net.width, ev_range=EV_RANGE,
-                input_size=list(INPUT_SIZE), weights_sha256=sha)
-    mtmp = metadata_path(path).with_name(metadata_path(path).name + ".tmp")
-    mtmp.write_text(json.dumps(meta, indent=1, default=str))
-    tmp.replace(path)
-    mtmp.replace(metadata_path(path))
-    return path
+    blob = {"format": FORMAT, "width": net.width,
+            "state_dict": {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}}
+    return write_weights(blob, path, dict(metadata or {}, width=net.width, ev_range=EV_RANGE,
+                                           input_size=list(INPUT_SIZE)))
 
 
 def load_weights(path) -> Tuple[AttentionExposureNet, Dict]:
     """Load a network written by :func:`save_weights`; :class:`CheckpointError` names the file
     and the reason (missing, checksum mismatch, not this format, weights that do not fit)."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such attention_rl weights file")
-    meta: Dict = {}
-    mp = metadata_path(path)
-    if mp.is_file():
-        try:
-            meta = json.loads(mp.read_text())
-        except json.JSONDecodeError as e:
-            raise CheckpointError(f"{mp}: corrupt metadata JSON: {e}") from e
-        if meta.get("weights_sha256") and meta["weights_sha256"] != file_sha256(path):
-            raise CheckpointError(f"{path}: sha256 does not match {mp} (corrupt or replaced file)")
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - torch raises many kinds for corrupt files
-        raise CheckpointError(f"{path}: not a readable torch file: {type(e).__name__}: {e}") from e
-    if not isinstance(blob, dict) or blob.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: not an attention_rl weights file (expected format {FORMAT!r})")
+    blob, meta = read_weights(path, FORMAT, "attention_rl weights", CheckpointError)
     try:
         net = AttentionExposureNet(width=int(blob["width"]))
         net.load_state_dict(blob["state_dict"])

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Dict, List
 
 from neural_ae_ros.config import config_path
+from neural_ae_ros.ros.processes import pid_alive
 
 PROFILE_FILE_NAME = "fastdds_shm.xml"
 
@@ -73,16 +74,6 @@ def _flocked_inodes() -> Dict[int, int]:
     return held
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def stale_shm_groups(shm_dir: Path = SHM_DIR, min_age_s: float = 3.0) -> Dict[str, List[str]]:
     """``base -> file names`` of Fast DDS segments/ports whose lock file no live process holds
     and that are older than ``min_age_s`` s (a segment being created right now is not stale)."""
@@ -100,7 +91,7 @@ def stale_shm_groups(shm_dir: Path = SHM_DIR, min_age_s: float = 3.0) -> Dict[st
         except FileNotFoundError:
             continue
         pid = held.get(st.st_ino)
-        if pid is not None and _pid_alive(pid):
+        if pid is not None and pid_alive(pid):
             bases.pop(base, None)
             bases[base] = None  # marks "in use" for the other lock file of the same base
             continue

@@ -15,7 +15,6 @@ import array
 import sys
 
 import numpy as np
-from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from sensor_msgs.msg import Image
 from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
 
@@ -25,7 +24,8 @@ from ..detector.checkpoint import CheckpointError
 from ..detector.inference import DetectorInputError, load_detector
 from . import topics
 from .convert import MessageFormatError, image_to_rgb, stamp_key
-from .diagnostics import ERROR, DiagnosticsReporter, NodeHealth, SkipCounter, cause_of, guarded
+from .diagnostics import DiagnosticsReporter, NodeHealth, SkipCounter, cause_of, guarded
+from .lifecycle import LoadingNode
 from .params import DeclaredParameters
 from .run import run_node
 
@@ -65,11 +65,14 @@ def features_to_msg(features, header, input_size) -> FeatureMap:
     return msg
 
 
-class DetectorNode(LifecycleNode):
+class DetectorNode(LoadingNode):
     """Lifecycle node: ``configure`` loads and checks the model (a bad one is refused, the node
     stays unconfigured and says so on /diagnostics), ``activate`` starts publishing,
     ``deactivate`` stops, ``cleanup`` frees the model. With ``autostart`` (default) it configures
     and activates itself at start, so the graph runs without a lifecycle manager."""
+
+    load_cause = "checkpoint"
+    load_errors = (CheckpointError,)
 
     def __init__(self, **node_kwargs) -> None:
         super().__init__("detector_node", **node_kwargs)
@@ -79,72 +82,31 @@ class DetectorNode(LifecycleNode):
         self.diagnostics = DiagnosticsReporter(self, self.health)
         self.skips = SkipCounter()
         self.runtime = None
-        self.active = False
         self.det_pub = self.feat_pub = None
-        self._subs = []
-        self.health.set_value("state", "unconfigured")
+        self._init_lifecycle()
 
     @property
     def dropped(self) -> int:
         return self.health.counters["dropped_frames"]
 
-    # -- lifecycle --------------------------------------------------------------------------
-    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
-        try:
-            self.runtime = self._load(self.params["checkpoint"])
-        except CheckpointError as exc:
-            self.health.problem("checkpoint", f"configure refused: {exc}", ERROR)
-            self.health.hold_forever("checkpoint")
-            return TransitionCallbackReturn.FAILURE
-        self.health.clear("checkpoint")
+    # -- lifecycle (LoadingNode) ---------------------------------------------------------------
+    def load(self) -> None:
+        self.runtime = self._load(self.params["checkpoint"])
         self.get_logger().info(
             f"detector: classes {list(self.runtime.classes)}, input {self.runtime.input_size[0]}x"
             f"{self.runtime.input_size[1]}, checkpoint {self.params['checkpoint'] or 'default'}")
+
+    def connect(self):
         self.det_pub = self.create_lifecycle_publisher(Detection2DArray, topics.DETECTIONS, topics.RECORD_QOS)
         self.feat_pub = self.create_lifecycle_publisher(FeatureMap, topics.FEATURES, topics.IMAGE_QOS)
-        self._subs = [self.create_subscription(Image, topics.IMAGE_RGB, self._on_image, topics.IMAGE_QOS),
-                      self.create_subscription(AppliedExposure, topics.APPLIED_EXPOSURE, self._on_exposure,
-                                               topics.RECORD_QOS)]
-        self.health.set_value("state", "inactive")
-        return TransitionCallbackReturn.SUCCESS
+        subs = [self.create_subscription(Image, topics.IMAGE_RGB, self._on_image, topics.IMAGE_QOS),
+                self.create_subscription(AppliedExposure, topics.APPLIED_EXPOSURE, self._on_exposure,
+                                         topics.RECORD_QOS)]
+        return [self.det_pub, self.feat_pub], subs
 
-    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self.active = True
-        self.health.set_value("state", "active")
-        return super().on_activate(state)
-
-    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self.active = False
-        self.health.set_value("state", "inactive")
-        return super().on_deactivate(state)
-
-    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._release()
-        self.health.set_value("state", "unconfigured")
-        return TransitionCallbackReturn.SUCCESS
-
-    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._release()
-        self.health.set_value("state", "finalized")
-        return TransitionCallbackReturn.SUCCESS
-
-    def _release(self) -> None:
-        self.active = False
-        for sub in self._subs:
-            self.destroy_subscription(sub)
-        self._subs = []
-        for pub in (self.det_pub, self.feat_pub):
-            if pub is not None:
-                self.destroy_lifecycle_publisher(pub)
+    def free(self) -> None:
         self.det_pub = self.feat_pub = None
         self.runtime = None
-
-    def autostart(self) -> None:
-        """Configure and activate now if the ``autostart`` parameter says so."""
-        if not self.params["autostart"]:
-            return
-        if self.trigger_configure() == TransitionCallbackReturn.SUCCESS:
-            self.trigger_activate()
 
     # -- parameters -------------------------------------------------------------------------
     def _load(self, checkpoint: str):

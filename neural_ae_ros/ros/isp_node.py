@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import sys
 
-from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from sensor_msgs.msg import Image
 
 from neural_ae_ros.msg import AppliedExposure
@@ -21,12 +20,15 @@ from neural_ae_ros.imaging.isp import IspInputError, load_isp
 from neural_ae_ros.imaging.sensor import SensorParams
 from . import topics
 from .convert import MessageFormatError, image_to_raw, rgb_to_image, stamp_key
-from .diagnostics import ERROR, DiagnosticsReporter, NodeHealth, SkipCounter, cause_of, guarded
+from .diagnostics import DiagnosticsReporter, NodeHealth, SkipCounter, cause_of, guarded
+from .lifecycle import LoadingNode
 from .params import DeclaredParameters
 from .run import run_node
 
 
-class IspNode(LifecycleNode):
+class IspNode(LoadingNode):
+    load_cause = "isp"
+
     def __init__(self, **node_kwargs) -> None:
         super().__init__("isp_node", **node_kwargs)
         self.sensor = SensorParams.from_yaml()
@@ -36,9 +38,7 @@ class IspNode(LifecycleNode):
         self.skips = SkipCounter()
         self.isp = None
         self.pub = None
-        self.active = False
-        self._subs = []
-        self.health.set_value("state", "unconfigured")
+        self._init_lifecycle()
 
     @property
     def dropped(self) -> int:
@@ -53,54 +53,20 @@ class IspNode(LifecycleNode):
         if self.isp is not None:
             self.isp = self._build()
 
-    # -- lifecycle --------------------------------------------------------------------------
-    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
-        try:
-            self.isp = self._build()
-        except (ValueError, OSError) as exc:
-            self.health.problem("isp", f"configure refused: {exc}", ERROR)
-            self.health.hold_forever("isp")
-            return TransitionCallbackReturn.FAILURE
-        self.health.clear("isp")
+    # -- lifecycle (LoadingNode) ---------------------------------------------------------------
+    def load(self) -> None:
+        self.isp = self._build()
+
+    def connect(self):
         self.pub = self.create_lifecycle_publisher(Image, topics.IMAGE_RGB, topics.IMAGE_QOS)
-        self._subs = [self.create_subscription(Image, topics.IMAGE_RAW, self._on_image, topics.IMAGE_QOS),
-                      self.create_subscription(AppliedExposure, topics.APPLIED_EXPOSURE, self._on_exposure,
-                                               topics.RECORD_QOS)]
-        self.health.set_value("state", "inactive")
-        return TransitionCallbackReturn.SUCCESS
+        subs = [self.create_subscription(Image, topics.IMAGE_RAW, self._on_image, topics.IMAGE_QOS),
+                self.create_subscription(AppliedExposure, topics.APPLIED_EXPOSURE, self._on_exposure,
+                                         topics.RECORD_QOS)]
+        return [self.pub], subs
 
-    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self.active = True
-        self.health.set_value("state", "active")
-        return super().on_activate(state)
-
-    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self.active = False
-        self.health.set_value("state", "inactive")
-        return super().on_deactivate(state)
-
-    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._release()
-        self.health.set_value("state", "unconfigured")
-        return TransitionCallbackReturn.SUCCESS
-
-    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._release()
-        return TransitionCallbackReturn.SUCCESS
-
-    def _release(self) -> None:
-        self.active = False
-        for sub in self._subs:
-            self.destroy_subscription(sub)
-        self._subs = []
-        if self.pub is not None:
-            self.destroy_lifecycle_publisher(self.pub)
+    def free(self) -> None:
         self.pub = None
         self.isp = None
-
-    def autostart(self) -> None:
-        if self.params["autostart"] and self.trigger_configure() == TransitionCallbackReturn.SUCCESS:
-            self.trigger_activate()
 
     # -- frames -----------------------------------------------------------------------------
     def _on_exposure(self, msg: AppliedExposure) -> None:
