@@ -37,7 +37,7 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from neural_ae_ros.ae import ExposureController, Observation, make_method  # noqa: E402
-from neural_ae_ros.imaging.exposure import CameraLimits  # noqa: E402
+from neural_ae_ros.imaging.exposure import CameraExposureInfo, FrameExposure  # noqa: E402
 from neural_ae_ros.imaging.histograms import histogram_stack  # noqa: E402
 from neural_ae_ros.imaging.sensor import SensorParams, capture, capture_realtime  # noqa: E402
 
@@ -78,7 +78,6 @@ def main(argv: List[str] | None = None) -> int:
 
     torch.set_num_threads(1)
     params = SensorParams.from_yaml()
-    limits = CameraLimits.from_yaml()
     h, w = args.height, args.width
     scene = textured_scene(h, w, mean_e_per_s=2e5)
     phi = torch.from_numpy(scene)
@@ -88,17 +87,19 @@ def main(argv: List[str] | None = None) -> int:
         raw = capture(phi, t_exp, gain, params, gen).numpy().astype(np.uint16)
 
     white, black = params.white_level_dn, params.black_level_dn
-    avg_ctrl = ExposureController(make_method("average"), limits, t_max_s=0.015, mu=0.9)
-    grad_ctrl = ExposureController(make_method("gradient"), limits, t_max_s=0.015, mu=0.9)
+    camera = CameraExposureInfo.from_yaml()
+    avg_ctrl = ExposureController(make_method("average"), camera, smoothing="paper_ema", ema_mu=0.9)
+    grad_ctrl = ExposureController(make_method("gradient"), camera, smoothing="paper_ema", ema_mu=0.9)
+    exposure = FrameExposure(t_exp, gain, 0)
     hist_mean = histogram_stack(raw, white, return_mean=True)
-    obs_mean = Observation(0, t_exp, gain, mean_level_dn=hist_mean[1], histograms=hist_mean[0],
+    obs_mean = Observation(exposure, mean_level_dn=hist_mean[1], histograms=hist_mean[0],
                            white_level_dn=white, black_level_dn=black)
-    obs_raw = Observation(0, t_exp, gain, raw=raw, white_level_dn=white, black_level_dn=black)
+    obs_raw = Observation(exposure, raw=raw, white_level_dn=white, black_level_dn=black)
     out_buf = torch.empty_like(phi)
 
     def full_classical():
         hist, mean = histogram_stack(raw, white, return_mean=True)
-        obs = Observation(0, t_exp, gain, mean_level_dn=mean, histograms=hist,
+        obs = Observation(exposure, mean_level_dn=mean, histograms=hist,
                           white_level_dn=white, black_level_dn=black)
         return avg_ctrl.update(obs)
 

@@ -45,7 +45,7 @@ def test_split_clamps_to_limits():
 
 
 def test_split_t_max_beyond_camera_limit_hands_over_to_gain():
-    lim = CameraLimits(max_exposure_time_s=0.01, max_analog_gain=16.0)
+    lim = CameraLimits(1e-5, max_exposure_time_s=0.01, min_analog_gain=1.0, max_analog_gain=16.0)
     t, k, clamped = split_exposure(0.02, 0.05, lim)
     assert t == pytest.approx(0.01) and k == pytest.approx(2.0) and not clamped
     with pytest.raises(ValueError, match="t_max_s"):
@@ -100,13 +100,13 @@ def test_sanitize_command():
 
 def test_invalid_limits_raise_clear_errors():
     with pytest.raises(ValueError, match="min_exposure_time_s=0.1 > max_exposure_time_s"):
-        CameraLimits(min_exposure_time_s=0.1, max_exposure_time_s=0.01)
+        CameraLimits(min_exposure_time_s=0.1, max_exposure_time_s=0.01, min_analog_gain=1.0, max_analog_gain=16.0)
     with pytest.raises(ValueError, match="min_analog_gain"):
-        CameraLimits(min_analog_gain=4.0, max_analog_gain=2.0)
+        CameraLimits(1e-5, 0.015, min_analog_gain=4.0, max_analog_gain=2.0)
     with pytest.raises(ValueError, match="max_exposure_time_s=nan"):
-        CameraLimits(max_exposure_time_s=float("nan"))
+        CameraLimits(1e-5, max_exposure_time_s=float("nan"), min_analog_gain=1.0, max_analog_gain=16.0)
     with pytest.raises(ValueError, match="min_analog_gain=0.5"):
-        CameraLimits(min_analog_gain=0.5)
+        CameraLimits(1e-5, 0.015, min_analog_gain=0.5, max_analog_gain=16.0)
     with pytest.raises(ValueError, match="unknown"):
         CameraLimits.from_dict({"max_gain": 3})
 
@@ -125,9 +125,11 @@ def test_camera_yaml():
 
 def test_camera_config_validation(tmp_path: Path):
     with pytest.raises(ValueError, match="actuation_latency_frames=7"):
-        CameraConfig(actuation_latency_frames=7)
+        CameraConfig(LIM, 30.0, 7, 0.005, 1.0, 0.015)
     with pytest.raises(ValueError, match="frame period"):
-        CameraConfig(limits=CameraLimits(max_exposure_time_s=0.05), frame_rate_hz=30.0)
+        CameraConfig(CameraLimits(1e-5, 0.05, 1.0, 16.0), 30.0, 2, 0.005, 1.0, 0.015)
+    with pytest.raises(ValueError, match="missing"):
+        CameraLimits.from_dict({"min_exposure_time_s": 1e-5})
     p = tmp_path / "cam.yaml"
     p.write_text("camera:\n  actuation_latency_frames: 1.5\nlimits: {}\n")
     with pytest.raises(ValueError, match="integer"):

@@ -1,6 +1,7 @@
 """The closed loop across processes (real rclpy over DDS): commands computed on frame t land on
 frame t + 1 + latency, and the loop moves the exposure toward the target."""
 import math
+import os
 
 import pytest
 
@@ -11,8 +12,14 @@ from neural_ae_ros.ros.loop import run_loop
 
 @pytest.mark.parametrize("latency", [0, 3])
 def test_commands_land_on_frame_t_plus_1_plus_latency(latency, tmp_path):
+    environ = dict(os.environ)
     r = run_loop(method="average", frames=50, latency=latency, width=160, height=100, drive="step_test",
-                 log_dir=tmp_path, progress=False)
+                 log_dir=tmp_path, progress=False, extra_ae_params={"target_level_fraction": 0.6})
+    assert dict(os.environ) == environ  # the caller's environment is not changed
+    # scored with what the run used: the camera's announced facts and this run's AE parameters
+    assert r["camera"]["actuation_latency_frames"] == latency and r["camera"]["session_id"] > 0
+    assert r["ae_parameters"]["target_level_fraction"] == 0.6
+    assert r["step_events"] == [] and r["oscillation"]["frames_scored"] == 50 - 1 - 30
     assert r["frames_published"] == 50 and r["frames_lost"] == 0
     assert r["command_to_frame_lag"] == [1 + latency]
     # every frame after the first 1 + latency frames runs on a command from an earlier frame

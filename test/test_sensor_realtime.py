@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from neural_ae_ros.imaging.camera import AppliedSettings, SimulatedSensor
+from neural_ae_ros.imaging.camera import SimulatedSensor
+from neural_ae_ros.imaging.exposure import FrameExposure
 from neural_ae_ros.imaging.sensor import (
     SensorParams,
     capture,
@@ -103,7 +104,7 @@ def test_realtime_writes_into_a_reused_buffer_and_checks_it():
 def test_simulated_sensor_uses_the_realtime_path_on_rgb_and_mosaic_input():
     sensor = SimulatedSensor(P, seed=1)
     rgb = np.full((3, 40, 60), 2000.0 / 0.01, dtype=np.float32)
-    s = AppliedSettings(0, 0.01, 1.0, False, 0, "initial", False)
+    s = FrameExposure(0.01, 1.0, 0)
     raw = sensor.capture(rgb, s)
     assert raw.shape == (40, 60) and raw.dtype == np.uint16
     assert raw.mean() == pytest.approx(expected_mean_dn(2e5, 0.01, 1.0, P), abs=1.0)

@@ -143,6 +143,7 @@ class ExposureController:
         self._reference: Optional[_Reference] = None
         self._in_event = False  # the last decision came from the clipped/dark/step path
         self._last_raw_u = 1.0
+        self._settled_level: Optional[float] = None  # level above black of the last settled frame
 
     def configure(self, **changes: Any) -> None:
         """Apply new settings in place (validated first; the state is kept)."""
@@ -295,8 +296,12 @@ class ExposureController:
         # the exposure this scene needs, beyond the Eq. 4 step and the camera's reach (a tunnel
         # darker than the camera can follow: there the mean level says how far short it is)
         needed = e_obs * self._last_raw_u
-        if e_obs >= 0.99 * self.camera.limits.max_effective_exposure_s and level > 0:
-            needed = max(needed, e_obs * 0.5 * signal_range / level)
+        at_limit = e_obs >= 0.99 * self.camera.limits.max_effective_exposure_s
+        if not at_limit and abs(math.log2(u)) < 2 * s.deadband_ev:
+            self._settled_level = level  # the level this method settles to (gradient: its own choice)
+        if at_limit and level > 0:
+            wanted = self._settled_level if self._settled_level is not None else 0.5 * signal_range
+            needed = max(needed, e_obs * wanted / level)
         self._reference = _Reference(e_obs, level, clip, hist, needed if needed != e_obs * u else e_req)
         return e_req, "method", False, u
 

@@ -31,10 +31,10 @@ from tqdm import tqdm
 
 from neural_ae_ros.ae.end_to_end import base_exposure_batch, differentiable_split
 from neural_ae_ros.ae.networks import NETWORK_METHODS, ExposureNet, build_network
-from neural_ae_ros.detector.checkpoint import git_commit, load_checkpoint, save_checkpoint
+from neural_ae_ros.detector.checkpoint import file_sha256, git_commit, load_checkpoint, save_checkpoint
 from neural_ae_ros.detector.dataset import SceneRecord, load_scene_index
 from neural_ae_ros.detector.loss import collate_targets, detection_loss
-from neural_ae_ros.detector.model import OUTPUT_STRIDE, Detector
+from neural_ae_ros.detector.model import OUTPUT_STRIDE
 from neural_ae_ros.imaging import sensor as sensor_mod
 from neural_ae_ros.imaging.histograms import histogram_stack_torch
 from neural_ae_ros.imaging.isp import Isp, IspParams
@@ -172,16 +172,6 @@ def classical_policy(method: str) -> Callable[[torch.Tensor, torch.Tensor], torc
 
 
 # ------------------------------------------------------------------------------ checkpoints
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def save_ae_checkpoint(net: ExposureNet, path, metadata: Dict) -> Path:
     """``path`` (.pt: format, method, M_exp, weights) and ``.json`` metadata with its sha256."""
     path = Path(path)
@@ -190,7 +180,7 @@ def save_ae_checkpoint(net: ExposureNet, path, metadata: Dict) -> Path:
     torch.save({"format": AE_FORMAT, "method": net.method, "m_exp": net.m_exp,
                 "state_dict": {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}}, tmp)
     tmp.replace(path)
-    meta = dict(metadata, format=AE_FORMAT, method=net.method, sha256=_sha256(path))
+    meta = dict(metadata, format=AE_FORMAT, method=net.method, sha256=file_sha256(path))
     path.with_suffix(".json").write_text(json.dumps(meta, indent=1, default=str))
     return path
 
@@ -208,7 +198,7 @@ def load_ae_checkpoint(path, expected_method: Optional[str] = None) -> Tuple[Exp
             meta = json.loads(mpath.read_text())
         except json.JSONDecodeError as e:
             raise AeCheckpointError(f"{mpath}: corrupt metadata JSON: {e}") from e
-        if meta.get("sha256") and meta["sha256"] != _sha256(path):
+        if meta.get("sha256") and meta["sha256"] != file_sha256(path):
             raise AeCheckpointError(f"{path}: sha256 does not match its metadata {mpath} (corrupt or replaced file)")
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)

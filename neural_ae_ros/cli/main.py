@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "neural_ae_ros.cli.train",
     "neural_ae_ros.cli.soak",
     "neural_ae_ros.cli.headroom",
+    "neural_ae_ros.cli.benchmark",
     "neural_ae_ros.cli.personalize",
 )
 

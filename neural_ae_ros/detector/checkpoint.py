@@ -73,7 +73,10 @@ def save_checkpoint(model: Detector, path: str | Path, metadata: dict[str, Any] 
         "weights_bytes": path.stat().st_size,
         "weights_sha256": file_sha256(path),
     }
-    meta.update(metadata or {})
+    # The caller's metadata (e.g. copied from the checkpoint training started from) never
+    # overrides what describes this file.
+    own = {"format", "weights_file", "weights_bytes", "weights_sha256"}
+    meta.update({k: v for k, v in (metadata or {}).items() if k not in own})
     mpath = metadata_path(path)
     mpath.write_text(json.dumps(meta, indent=2, default=_json_default) + "\n")
     return path, mpath

@@ -8,7 +8,6 @@ with ``hflip`` (the paper's protocol, default), their horizontal mirror images t
 """
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Sequence
@@ -18,6 +17,7 @@ import torch
 from tqdm import tqdm
 
 from neural_ae_ros.evaluation.detection_metrics import evaluate_detections, hflip_annotation
+from neural_ae_ros.evaluation.reports import write_report
 from .dataset import LdrRenderer, load_scene_index, render_scenes
 from .inference import DetectorRuntime, load_detector
 
@@ -89,9 +89,7 @@ def detector_eval(
     }
     log(format_table(report))
     if json_out:
-        Path(json_out).parent.mkdir(parents=True, exist_ok=True)
-        Path(json_out).write_text(json.dumps(report, indent=2) + "\n")
-        log(f"wrote {json_out}")
+        write_report(report, json_out, log)
     return report
 
 

@@ -31,11 +31,13 @@ from .postprocess import decode
 
 @dataclass
 class TrainConfig:
+    """Detector training settings (AdamW, linear warm-up then cosine learning-rate schedule)."""
+
     epochs: int = 30
-    batch_size: int = 16
-    lr: float = 2e-3
+    batch_size: int = 16  # crops per step
+    lr: float = 2e-3  # peak AdamW learning rate, after warm-up
     weight_decay: float = 1e-4
-    warmup_steps: int = 50
+    warmup_steps: int = 50  # optimizer steps of linear warm-up
     #: renders per training scene, each at a factor drawn log-uniformly in exposure_jitter
     renders_per_scene: int = 1
     #: exposure factor range (x e_base) of the training renders: +-0.5 EV

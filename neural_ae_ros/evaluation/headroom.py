@@ -12,7 +12,7 @@ Paper 000's simulation protocol (Sections 5.3 and 6.1) on a scene set of two-fra
   picks one of the swept exposures can score more on that scene; it is the ceiling.
 - **One step of a method** (``average``, ``gradient``): frame 1 captured at ``kappa e_base``,
   ``kappa in {1/k, k}``; the method sees frame 1's raw mosaic, the
-  :class:`~neural_ae_ros.ae.base.ExposureController` (Eq. 5 EMA with ``mu``, Eq. 6 split,
+  :class:`~neural_ae_ros.ae.controller.ExposureController` (Eq. 5 EMA with ``mu``, Eq. 6 split,
   simulation limits) gives the exposure of frame 2, which is captured and detected. Both
   values of kappa are run for every scene (the paper draws one of the two with equal
   probability and repeats 12 times: running both is the expectation of that draw without
@@ -191,11 +191,25 @@ def bootstrap_weights(n_scenes: int, n_boot: int, seed: int = 0) -> np.ndarray:
     return np.stack([np.bincount(d, minlength=n_scenes) for d in draws]).astype(np.float64)
 
 
+_BOOT_CACHE: dict = {}
+
+
+def bootstrap_maps(c, weights: np.ndarray) -> np.ndarray:
+    """mAP of configuration ``c`` on every resample (row of ``weights``), memoised per
+    (configuration, weights) so that each is computed once however many differences use it."""
+    key = (id(c), id(weights))
+    hit = _BOOT_CACHE.get(key)
+    if hit is None or hit[0] is not c or hit[1] is not weights:
+        hit = (c, weights, np.array([c.map(w) for w in weights]))
+        _BOOT_CACHE[key] = hit
+    return hit[2]
+
+
 def paired_difference(a: PooledConfig, b: PooledConfig, weights: np.ndarray) -> dict:
     """mAP(a) - mAP(b) in points (x100) on all scenes, and its percentile 95 % bootstrap
     interval over the rows of ``weights`` (the same resamples for both: paired)."""
     full = (a.map() - b.map()) * 100
-    d = np.array([a.map(w) - b.map(w) for w in weights]) * 100
+    d = (bootstrap_maps(a, weights) - bootstrap_maps(b, weights)) * 100
     d = d[np.isfinite(d)]
     if not len(d):
         return {"mean": full, "ci95": [float("nan"), float("nan")], "n_boot": 0}

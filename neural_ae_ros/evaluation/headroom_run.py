@@ -2,7 +2,7 @@
 
 Per scene (a two-frame pair written by ``neural-ae scenes``): frame 1's base exposure; frame
 2 at the 13 sweep exposures; frame 1 at ``{1/k, k} x e_base`` for every shift k, one step of
-every method through :class:`~neural_ae_ros.ae.base.ExposureController`, frame 2 at the
+every method through :class:`~neural_ae_ros.ae.controller.ExposureController`, frame 2 at the
 exposure it chose. Every frame-2 image (and its mirror image) goes through the detector in
 batches; the detections are cached per scene (``CACHE/scene_K.npz``) under the settings'
 key, so an interrupted run resumes where it stopped.
@@ -24,8 +24,9 @@ import torch
 from tqdm import tqdm
 
 from .detection_metrics import CLASS_NAMES, hflip_annotation
-from .headroom import (ChoiceView, HeadroomSettings, PooledConfig, bootstrap_weights, map_oracle_choice,
+from .headroom import (_BOOT_CACHE, HeadroomSettings, PooledConfig, bootstrap_weights, map_oracle_choice,
                        match_image, method_key, oracle_choice, paired_difference, sweep_key)
+from .reports import write_report
 
 
 # ------------------------------------------------------------------------------ capture
@@ -62,17 +63,31 @@ class PairCapture:
         return self.isp(raw).clamp_(0, 1)
 
 
-def one_step_exposure(cap: PairCapture, method_name: str, kappa: float, mu: float) -> float:
-    """Effective exposure (s) of frame 2 chosen by ``method_name`` from frame 1 at ``kappa e_base``."""
-    from neural_ae_ros.ae import ExposureController, Observation, make_method
+def simulation_camera(sensor):
+    """What a simulated camera of the paper protocol announces: the IMX249-like levels, Eq. 6
+    T_max = 15 ms, gain uncapped (:data:`~neural_ae_ros.imaging.exposure.SIMULATION_LIMITS`) so
+    every requested exposure is realised exactly, no actuation latency (one step)."""
     from neural_ae_ros.detector.dataset import T_MAX_S
-    from neural_ae_ros.imaging.exposure import SIMULATION_LIMITS
+    from neural_ae_ros.imaging.exposure import SIMULATION_LIMITS, CameraConfig, CameraExposureInfo
+
+    config = CameraConfig(SIMULATION_LIMITS, frame_rate_hz=30.0, actuation_latency_frames=0,
+                          initial_exposure_time_s=T_MAX_S, initial_analog_gain=1.0, t_max_s=T_MAX_S)
+    return CameraExposureInfo.from_config(config, sensor)
+
+
+def one_step_exposure(cap: PairCapture, method_name: str, kappa: float, mu: float) -> float:
+    """Effective exposure (s) of frame 2 chosen by ``method_name`` from frame 1 at ``kappa e_base``:
+    the paper's Eq. 5 EMA with ``mu`` (0: the method's adjustment in full), Eq. 6 split, no Eq. 4
+    bound on a classical method's ``u`` (the method's own limits apply), no other smoothing."""
+    from neural_ae_ros.ae import ExposureController, Observation, make_method
+    from neural_ae_ros.imaging.exposure import FrameExposure
 
     raw, t, k = cap.raw(1, kappa * cap.e_base_s)
-    obs = Observation.from_raw(raw.numpy().astype(np.uint16), frame_index=0, exposure_time_s=t, analog_gain=k,
+    obs = Observation.from_raw(raw.numpy().astype(np.uint16), FrameExposure(t, k, frame_index=0),
                                white_level_dn=int(cap.sensor.white_level_dn),
                                black_level_dn=float(cap.sensor.black_level_dn), compute_histograms=False)
-    ctrl = ExposureController(make_method(method_name), limits=SIMULATION_LIMITS, t_max_s=T_MAX_S, mu=mu)
+    ctrl = ExposureController(make_method(method_name), simulation_camera(cap.sensor), smoothing="paper_ema",
+                              ema_mu=mu, max_adjustment=math.inf)
     return float(ctrl.update(obs).effective_exposure_s)
 
 
@@ -253,31 +268,34 @@ def run_headroom(scenes, settings: HeadroomSettings, cache_dir=None, json_out=No
     except (OSError, json.JSONDecodeError):
         pass
     log(format_report(report))
+    log(markdown_tables(report))
     if json_out:
-        Path(json_out).parent.mkdir(parents=True, exist_ok=True)
-        Path(json_out).write_text(json.dumps(report, indent=1) + "\n")
-        log(f"wrote {json_out}")
+        write_report(report, json_out, log)
     return report
 
 
 # ------------------------------------------------------------------------------ summary
+def scene_ground_truth(rec, input_size) -> tuple:
+    """Labels of a scene's frame 2 in the detector's input pixels, and of its mirror image."""
+    from neural_ae_ros.detector.dataset import scale_boxes
+
+    size = (rec.width, rec.height)
+    gt = {"boxes": scale_boxes(rec.boxes, size, input_size), "labels": rec.labels,
+          "ignore_boxes": scale_boxes(rec.ignore_boxes, size, input_size)
+          if rec.ignore_boxes is not None else np.zeros((0, 4)),
+          "ignore_labels": rec.ignore_labels if rec.ignore_labels is not None else np.zeros(0, np.int64)}
+    return gt, hflip_annotation(gt, input_size[0])
+
+
 def summarize(records, results: dict, settings: HeadroomSettings, classes=CLASS_NAMES,
               input_size=(640, 384), n_boot: int = 1000) -> dict:
     """Per-scene detections -> sweep, oracle, method mAPs and paired bootstrap differences."""
-    from neural_ae_ros.detector.dataset import scale_boxes
-
     nc = len(classes)
-    w_img = input_size[0]
     evals = []  # per scene: key -> [ImageEval (image), ImageEval (flip)]
     kinds = []
     for rec in records:
         meta, dets = results[rec.name]
-        gt = {"boxes": scale_boxes(rec.boxes, (rec.width, rec.height), input_size),
-              "labels": rec.labels,
-              "ignore_boxes": scale_boxes(rec.ignore_boxes, (rec.width, rec.height), input_size)
-              if rec.ignore_boxes is not None else np.zeros((0, 4)),
-              "ignore_labels": rec.ignore_labels if rec.ignore_labels is not None else np.zeros(0, np.int64)}
-        gt_f = hflip_annotation(gt, w_img)
+        gt, gt_f = scene_ground_truth(rec, input_size)
         ev = {}
         for k, d in dets.items():
             if k.endswith("|flip"):
@@ -297,11 +315,12 @@ def summarize(records, results: dict, settings: HeadroomSettings, classes=CLASS_
 
     n_ev = len(sweep_keys)
     sweep_pool = PooledConfig([ev[k] for _, ev in evals for k in sweep_keys], nc)  # scene s, option e: s*n_ev+e
-    configs = {f"sweep{v:+.1f}": ChoiceView(sweep_pool, n_ev, np.full(n, j)) for j, v in enumerate(settings.ev_sweep)}
-    configs["oracle"] = ChoiceView(sweep_pool, n_ev, choice)
+    # one pooled set per configuration (the bootstrap runs on these, not on the big sweep pool)
+    configs = {f"sweep{v:+.1f}": pooled(lambda i, ev, k=k: ev[k]) for v, k in zip(settings.ev_sweep, sweep_keys)}
+    configs["oracle"] = pooled(lambda i, ev: ev[sweep_keys[choice[i]]])
     best_j = int(np.nanargmax([configs[f"sweep{v:+.1f}"].map() for v in settings.ev_sweep]))
     choice_map = map_oracle_choice(sweep_pool, n_ev, np.full(n, best_j))
-    configs["oracle_map"] = ChoiceView(sweep_pool, n_ev, choice_map)
+    configs["oracle_map"] = pooled(lambda i, ev: ev[sweep_keys[choice_map[i]]])
     for m in settings.methods:
         for k in settings.shifts:
             configs[f"{m}@{k:g}"] = pooled(
@@ -374,6 +393,7 @@ def summarize(records, results: dict, settings: HeadroomSettings, classes=CLASS_
         by_kind[kind] = row
     report["by_kind"] = by_kind
     report["oracle_score_check"] = bool((score[np.arange(n), choice][:, None] >= score).all())
+    _BOOT_CACHE.clear()
     return report
 
 
@@ -399,3 +419,31 @@ def format_report(r: dict) -> str:
             lines.append(f"{m:9s} lands at EV: " + "  ".join(
                 f"k={k}: {v['from_under']:+.2f} / {v['from_over']:+.2f}" for k, v in per_k.items()))
     return "\n".join(lines)
+
+
+def markdown_tables(r: dict) -> str:
+    """The README's headroom tables (mAP@0.5 in %, paired bootstrap 95 % intervals)."""
+    sw = r["sweep"]
+    out = ["| EV vs e_base | " + " | ".join(sw) + " |", "|---" * (len(sw) + 1) + "|",
+           "| mAP | " + " | ".join("n/a" if v["map"] is None else f"{v['map']:.1f}" for v in sw.values()) + " |", ""]
+    ks = list(next(iter(r["methods"].values())))
+    out += ["| | " + " | ".join(f"k = {k}" for k in ks) + " |", "|---" * (len(ks) + 1) + "|"]
+    out.append("| fixed e_base | " + " | ".join(f"{sw['+0.0']['map']:.2f}" for _ in ks) + " |")
+    out.append("| oracle (TP - FP per scene) | " + " | ".join(f"{r['oracle']['map']:.2f}" for _ in ks) + " |")
+    out.append("| oracle (mAP, joint choice) | " + " | ".join(f"{r['oracle_map']['map']:.2f}" for _ in ks) + " |")
+    for m, per_k in r["methods"].items():
+        out.append(f"| `{m}` one step | " + " | ".join(f"{per_k[k]['map']:.2f}" for k in ks) + " |")
+
+    def diff(name):
+        d = r.get(name)
+        if not d:
+            return None
+        return " | ".join(f"{d[k]['mean']:+.2f} [{d[k]['ci95'][0]:+.2f}, {d[k]['ci95'][1]:+.2f}]" for k in ks)
+
+    for name, label in (("oracle_minus_average", "oracle - `average`"), ("oracle_map_minus_average", "mAP oracle - `average`"),
+                        ("oracle_minus_gradient", "oracle - `gradient`"), ("oracle_map_minus_gradient", "mAP oracle - `gradient`"),
+                        ("gradient_minus_average", "`gradient` - `average`")):
+        row = diff(name)
+        if row:
+            out.append(f"| {label} | {row} |")
+    return "\n".join(out)

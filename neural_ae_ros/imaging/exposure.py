@@ -13,7 +13,7 @@ Effective exposure ``e = K * t`` is in seconds (docs/design.md).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, List, Mapping, Optional, Tuple, Union
 
@@ -86,12 +86,14 @@ class FrameExposure:
 
 @dataclass(frozen=True)
 class CameraLimits:
-    """Hard limits of the camera's exposure time (s) and analog gain (linear K)."""
+    """Hard limits of the camera's exposure time (s) and analog gain (linear K). No defaults:
+    the numbers live in ``config/camera.yaml`` (``from_yaml``) and reach other nodes through the
+    camera's ``camera_exposure_info``."""
 
-    min_exposure_time_s: float = 1.0e-5
-    max_exposure_time_s: float = 0.015
-    min_analog_gain: float = 1.0
-    max_analog_gain: float = 15.85
+    min_exposure_time_s: float
+    max_exposure_time_s: float
+    min_analog_gain: float
+    max_analog_gain: float
 
     def __post_init__(self) -> None:
         problems = []
@@ -132,7 +134,10 @@ class CameraLimits:
         known = ("min_exposure_time_s", "max_exposure_time_s", "min_analog_gain", "max_analog_gain")
         unknown = sorted(set(d) - set(known))
         if unknown:
-            raise ValueError(f"unknown camera limit(s) {unknown}; expected some of {list(known)}")
+            raise ValueError(f"unknown camera limit(s) {unknown}; expected {list(known)}")
+        missing = [k for k in known if k not in d]
+        if missing:
+            raise ValueError(f"camera limits: missing {missing}")
         try:
             kw = {k: float(v) for k, v in d.items()}
         except (TypeError, ValueError) as exc:
@@ -149,12 +154,12 @@ class CameraLimits:
 class CameraConfig:
     """Everything in ``config/camera.yaml``: limits plus stream settings."""
 
-    limits: CameraLimits = field(default_factory=CameraLimits)
-    frame_rate_hz: float = 30.0
-    actuation_latency_frames: int = 2
-    initial_exposure_time_s: float = 0.005
-    initial_analog_gain: float = 1.0
-    t_max_s: float = 0.015
+    limits: CameraLimits
+    frame_rate_hz: float
+    actuation_latency_frames: int
+    initial_exposure_time_s: float
+    initial_analog_gain: float
+    t_max_s: float
 
     def __post_init__(self) -> None:
         problems = []
@@ -205,6 +210,9 @@ class CameraConfig:
                 kw[k] = int(v)
             else:
                 kw[k] = float(v)
+        missing = sorted(known - set(kw))
+        if missing:
+            raise ValueError(f"camera config: 'camera' section misses {missing}")
         return cls(limits=CameraLimits.from_dict(d.get("limits", {}) or {}), **kw)
 
     @classmethod

@@ -33,7 +33,7 @@ from neural_ae_ros.imaging.sensor import SensorParams
 from neural_ae_ros.scenes.sources import EndOfSource, open_source
 from . import topics
 from .convert import applied_to_msg, camera_info_to_msg, command_from_msg, raw_to_image
-from .diagnostics import ERROR, WARN, DiagnosticsReporter, NodeHealth, guarded
+from .diagnostics import ERROR, WARN, DiagnosticsReporter, NodeHealth, cause_of, guarded
 from .params import DeclaredParameters
 from .run import run_node
 
@@ -109,8 +109,9 @@ class CameraBridge(Node):
         if refusal is not None:
             self.health.problem(f"command_{refusal.cause}", f"{who}: {refusal.message}")
             return
-        if problems:
-            self.health.problem("command_sanitised", f"{who}: " + "; ".join(problems))
+        if problems:  # throttled per kind of problem (numbers stripped), not per command
+            text = "; ".join(problems)
+            self.health.problem(cause_of(text, "command_sanitised: "), f"{who}: {text}")
         if self.fallback_active:
             self.fallback_active = False
             self.health.clear("fallback")

@@ -1,0 +1,369 @@
+"""``neural-ae benchmark``: paper 000 Table 1 (Section 6.1) on a scene set, every method with its
+own detector, against an oracle ceiling.
+
+Protocol (per scene pair written by ``neural-ae scenes``, frame 2 labelled):
+
+* frame 1 is captured at ``kappa * e_base`` with ``kappa in {1/k, k}`` (paper: equal
+  probability), the method looks at frame 1 and picks frame 2's exposure in one step (its
+  adjustment applied in full, as in the paper's simulation, Sec. 5.3; Eq. 6 split with
+  T_max = 15 ms and uncapped gain so every exposure is realisable), frame 2 is captured
+  through the sensor model (IMX249-like) and the ISP and detected by **the method's own
+  detector** (Table 2's fairness: each method fine-tunes its detector with its AE in the loop,
+  ``neural-ae train --method M``);
+* AP@0.5 per class and mAP over the classes with ground truth, over the frames and their
+  horizontal flips; ``R`` repeats each draw one ``kappa`` per pair; mean and standard deviation
+  over the repeats. Both values of kappa are captured once per pair (cached), so repeats cost
+  nothing but the draw;
+* ``oracle``: per pair, frame 2 at the exposure of a fine sweep (``--oracle-step`` EV over
+  -3..+3 EV around e_base) that maximises TP - FP of the oracle's detector (the shipped
+  default) against the ground truth (image + flip): the ceiling no one-step policy choosing
+  among those exposures can pass, and the yardstick of how much of the gap to ``average``
+  each method closes;
+* paired bootstrap 95 % intervals (scenes resampled, both kappa sides pooled = the expectation
+  of the draw) of each method's mAP minus ``average``'s.
+
+The detections of every (scene, method) are cached under the settings and the weights' hashes,
+so an interrupted run resumes.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from neural_ae_ros.classes import CLASS_NAMES
+from neural_ae_ros.config import DATA_DIR
+from neural_ae_ros.evaluation.headroom import (PooledConfig, bootstrap_weights, match_image, oracle_choice,
+                                               paired_difference)
+from neural_ae_ros.evaluation.headroom_run import (PairCapture, _commit, _detect_all, _machine, load_cached,
+                                                   one_step_exposure, save_cached, scene_ground_truth)
+from neural_ae_ros.evaluation.reports import write_report
+
+__all__ = ["BenchmarkSettings", "MethodUnderTest", "resolve_methods", "run_benchmark", "summarize_benchmark",
+           "CLASSICAL", "LEARNED", "AE_WEIGHTS_DIR"]
+
+CLASSICAL = ("average", "gradient")
+LEARNED = ("histogram_nn", "semantic_nn", "hybrid_nn")
+#: Shipped weights: ``<method>.pt`` (exposure network) and ``<method>_detector.pt`` (its detector).
+AE_WEIGHTS_DIR = DATA_DIR / "ae"
+#: Paper 000 Table 1 (mAP, %), for the README table beside ours.
+PAPER_TABLE1 = {"gradient": {"1.5": 31.73, "4": 28.92, "10": 22.91},
+                "average": {"1.5": 30.90, "4": 29.96, "10": 26.77},
+                "histogram_nn": {"1.5": 32.83, "4": 32.92},
+                "semantic_nn": {"1.5": 33.27, "4": 33.05},
+                "hybrid_nn": {"1.5": 34.01, "4": 34.08, "10": 33.35}}
+
+
+@dataclass(frozen=True)
+class BenchmarkSettings:
+    shifts: tuple = (1.5, 4.0, 10.0)
+    repeats: int = 12
+    seed: int = 0
+    hflip: bool = True
+    oracle_step_ev: float = 0.25
+    oracle_range_ev: float = 3.0
+    oracle_score_threshold: float = 0.5
+    detector_score_threshold: float = 0.01
+
+    def oracle_evs(self) -> tuple:
+        n = int(round(self.oracle_range_ev / self.oracle_step_ev))
+        return tuple(round(i * self.oracle_step_ev, 4) for i in range(-n, n + 1))
+
+
+@dataclass(frozen=True)
+class MethodUnderTest:
+    """A method and the files it runs with; ``detector`` None = the shipped default detector."""
+
+    name: str
+    detector: Optional[str] = None
+    ae_checkpoint: Optional[str] = None
+
+    def files_key(self) -> str:
+        h = hashlib.sha1(self.name.encode())
+        for f in (self.detector, self.ae_checkpoint):
+            if f:
+                h.update(Path(f).read_bytes())
+        return h.hexdigest()[:12]
+
+
+def resolve_methods(names: Sequence[str], weights_dir=AE_WEIGHTS_DIR, shared_detector: bool = False,
+                    log: Callable = print) -> List[MethodUnderTest]:
+    """Each method's files. A learned method without its weights is an error naming the file and
+    the command that makes it; a classical method without its fine-tuned detector is an error too
+    unless ``shared_detector`` (then the shipped detector is used and the report says so)."""
+    weights_dir = Path(weights_dir)
+    out = []
+    for name in names:
+        if name == "oracle":
+            out.append(MethodUnderTest("oracle"))
+            continue
+        det = weights_dir / f"{name}_detector.pt"
+        if name in LEARNED:
+            ae = weights_dir / f"{name}.pt"
+            for f in (ae, det):
+                if not f.is_file():
+                    raise FileNotFoundError(f"{name}: {f} is missing; make it with `neural-ae train --method {name} "
+                                            f"--scenes TRAIN --out {weights_dir / (name + '.pt')}`")
+            out.append(MethodUnderTest(name, str(det), str(ae)))
+        elif name in CLASSICAL:
+            if det.is_file():
+                out.append(MethodUnderTest(name, str(det)))
+            elif shared_detector:
+                log(f"benchmark: {name}: no fine-tuned detector ({det}); using the shipped default detector "
+                    "(not the paper's per-method fairness: said in the report)")
+                out.append(MethodUnderTest(name, None))
+            else:
+                raise FileNotFoundError(f"{name}: its fine-tuned detector {det} is missing; make it with "
+                                        f"`neural-ae train --method {name} --scenes TRAIN --out "
+                                        f"{weights_dir / (name + '.pt')}` or pass --shared-detector")
+        else:
+            raise ValueError(f"unknown method {name!r}; expected oracle, {', '.join(CLASSICAL + LEARNED)}")
+    return out
+
+
+# ------------------------------------------------------------------------------ decisions
+class LearnedPolicy:
+    """An exposure network deciding frame 2's exposure from frame 1 (histograms and/or its own
+    detector's conv2 features of the developed frame 1)."""
+
+    def __init__(self, method: MethodUnderTest, detector_runtime) -> None:
+        from neural_ae_ros.ae.training import load_ae_checkpoint
+
+        self.net, _ = load_ae_checkpoint(method.ae_checkpoint, expected_method=method.name)
+        self.detector = detector_runtime
+
+    @torch.no_grad()
+    def effective_exposure_s(self, cap: PairCapture, kappa: float) -> float:
+        from neural_ae_ros.detector.inference import resize_rgb
+        from neural_ae_ros.imaging.histograms import histogram_stack_torch
+
+        e1 = kappa * cap.e_base_s
+        raw1, _, _ = cap.raw(1, e1)
+        hist = histogram_stack_torch(raw1, int(cap.sensor.white_level_dn)) if "histograms" in self.net.inputs else None
+        feats = None
+        if "features" in self.net.inputs:
+            rgb = resize_rgb(cap.isp(raw1).clamp(0, 1)[None], self.detector.input_size)
+            feats = self.detector.model.extract_features(rgb)
+        return float(e1 * float(self.net(histograms=hist, features=feats)[0]))
+
+
+def _frame2_images(cap: PairCapture, exposures: Dict[str, float], input_size) -> list:
+    from neural_ae_ros.detector.inference import resize_rgb
+
+    imgs = []
+    for e in exposures.values():
+        rgb = resize_rgb(cap.frame2_rgb(e)[None], input_size)[0]
+        imgs.append((rgb * 255 + 0.5).floor_().div_(255))  # the 8-bit image a camera would send
+    return imgs
+
+
+def _kappa_key(k: float, kappa: float) -> str:
+    return f"k{k:g}/kappa{kappa:.6g}"
+
+
+def _oracle_key(ev: float) -> str:
+    return f"ev{ev:+.3f}"
+
+
+def method_exposures(method: MethodUnderTest, cap: PairCapture, settings: BenchmarkSettings, policy) -> Dict[str, float]:
+    """Key -> frame-2 effective exposure (s) for every shift and kappa side (or the oracle sweep)."""
+    if method.name == "oracle":
+        return {_oracle_key(ev): cap.e_base_s * 2.0 ** ev for ev in settings.oracle_evs()}
+    out = {}
+    for k in settings.shifts:
+        for kappa in (1.0 / k, k):
+            if method.name in CLASSICAL:
+                out[_kappa_key(k, kappa)] = one_step_exposure(cap, method.name, kappa, mu=0.0)
+            else:
+                out[_kappa_key(k, kappa)] = policy.effective_exposure_s(cap, kappa)
+    return out
+
+
+# ------------------------------------------------------------------------------ runner
+def run_benchmark(scenes, method_names: Sequence[str], settings: BenchmarkSettings, json_out=None,
+                  cache_dir=None, max_scenes: Optional[int] = None, weights_dir=AE_WEIGHTS_DIR,
+                  shared_detector: bool = False, batch_size: int = 8, n_boot: int = 1000,
+                  progress: bool = True, log: Callable = print) -> dict:
+    from neural_ae_ros.detector.dataset import SceneDataError, load_scene_index
+    from neural_ae_ros.detector.inference import load_detector
+
+    t_start = time.perf_counter()
+    scenes = Path(scenes)
+    methods = resolve_methods(method_names, weights_dir, shared_detector, log)
+    runtimes, policies = {}, {}
+    for m in methods:
+        runtimes[m.name] = load_detector(m.detector, score_threshold=settings.detector_score_threshold)
+        if m.name in LEARNED:
+            policies[m.name] = LearnedPolicy(m, runtimes[m.name])
+    records = load_scene_index(scenes)
+    if max_scenes:
+        records = records[:max_scenes]
+    if not records:
+        raise SceneDataError(f"{scenes}: no scenes")
+    cache_dir = Path(cache_dir) if cache_dir else scenes / "benchmark_cache"
+    skey = hashlib.sha1(json.dumps(asdict(settings), sort_keys=True).encode()).hexdigest()[:10]
+    keys = {m.name: f"{skey}-{m.files_key()}" for m in methods}
+    todo = [(i, r) for i, r in enumerate(records)
+            if any(load_cached(cache_dir, f"{r.name}.{m.name}", keys[m.name]) is None for m in methods)]
+    per_pair = sum(len(settings.oracle_evs()) if m.name == "oracle" else 2 * len(settings.shifts) for m in methods)
+    per_pair *= 2 if settings.hflip else 1
+    log(f"benchmark: {len(records)} pairs x {len(methods)} methods ({per_pair} detector images per pair); "
+        f"{len(records) - len(todo)} pairs cached in {cache_dir}")
+    t0 = time.perf_counter()
+    for j, (i, rec) in enumerate(tqdm(todo, desc="benchmark", unit="pair", disable=not progress)):
+        rad2 = rec.load_radiance()
+        rad1 = replace(rec, frame=0).load_radiance()
+        if rec.frame == 0 or rad1.shape != rad2.shape:
+            raise SceneDataError(f"{rec.path}: the benchmark needs pairs of frames (frame 1 + labelled frame 2)")
+        cap = PairCapture(rad1, rad2, settings.seed * 100_003 + i)
+        for m in methods:
+            name = f"{rec.name}.{m.name}"
+            if load_cached(cache_dir, name, keys[m.name]) is not None:
+                continue
+            det = runtimes[m.name]
+            exposures = method_exposures(m, cap, settings, policies.get(m.name))
+            res = _detect_all(det, _frame2_images(cap, exposures, det.input_size), settings.hflip, batch_size)
+            ks = list(exposures)
+            dets = {k: res[n] for n, k in enumerate(ks)}
+            if settings.hflip:
+                dets.update({k + "|flip": res[len(ks) + n] for n, k in enumerate(ks)})
+            meta = {"e_base_s": cap.e_base_s, "ev": {k: math.log2(v / cap.e_base_s) for k, v in exposures.items()},
+                    "settings_key": keys[m.name]}
+            save_cached(cache_dir, name, meta, dets)
+        if j == 0:
+            dt = time.perf_counter() - t0
+            log(f"benchmark: first pair took {dt:.1f} s -> about {dt * len(todo) / 60:.1f} min for {len(todo)} pairs; "
+                f"the full protocol (400 pairs, 12 repeats: repeats are free) about {dt * 400 / 60:.0f} min "
+                f"on this machine ({_machine()})")
+    results = {m.name: [load_cached(cache_dir, f"{r.name}.{m.name}", keys[m.name]) for r in records] for m in methods}
+    report = summarize_benchmark(records, results, methods, settings, runtimes, n_boot=n_boot)
+    report.update(scenes=str(scenes.resolve()), commit=_commit(), machine=_machine(),
+                  wall_s=round(time.perf_counter() - t_start, 1), cache_dir=str(cache_dir))
+    log(format_benchmark(report))
+    if json_out:
+        write_report(report, json_out, log)
+    return report
+
+
+# ------------------------------------------------------------------------------ summary
+def summarize_benchmark(records, results: Dict[str, list], methods: Sequence[MethodUnderTest],
+                        settings: BenchmarkSettings, runtimes: Dict, n_boot: int = 1000) -> dict:
+    """Cached detections -> per method and shift: mAP mean/std over repeats, AP per class, the
+    paired bootstrap difference to ``average`` and the share of the average-to-oracle gap closed."""
+    nc = len(CLASS_NAMES)
+    n = len(records)
+    evals: Dict[str, list] = {}
+    for m in methods:
+        size = runtimes[m.name].input_size
+        per_scene = []
+        for rec, (meta, dets) in zip(records, results[m.name]):
+            gt, gt_f = scene_ground_truth(rec, size)
+            ev = {}
+            for k, d in dets.items():
+                if k.endswith("|flip"):
+                    continue
+                ev[k] = [match_image(d, gt, nc, settings.oracle_score_threshold)]
+                if k + "|flip" in dets:
+                    ev[k].append(match_image(dets[k + "|flip"], gt_f, nc, settings.oracle_score_threshold))
+            per_scene.append(ev)
+        evals[m.name] = per_scene
+
+    def res(pool: PooledConfig) -> tuple:
+        ap = pool.ap()
+        return float(np.nanmean(ap)) * 100 if np.isfinite(ap).any() else float("nan"), ap * 100
+
+    out: Dict[str, dict] = {}
+    pooled_both: Dict[str, Dict[str, PooledConfig]] = {}
+    rng = np.random.default_rng(settings.seed)
+    draws = rng.integers(0, 2, (settings.repeats, n))  # 0: kappa = 1/k, 1: kappa = k
+    for m in methods:
+        if m.name == "oracle":
+            continue
+        out[m.name] = {}
+        pooled_both[m.name] = {}
+        for k in settings.shifts:
+            sides = (_kappa_key(k, 1.0 / k), _kappa_key(k, k))
+            maps, aps = [], []
+            for r in range(settings.repeats):
+                pool = PooledConfig([evals[m.name][i][sides[draws[r, i]]] for i in range(n)], nc)
+                mp, ap = res(pool)
+                maps.append(mp)
+                aps.append(ap)
+            aps = np.array(aps)
+            out[m.name][f"{k:g}"] = {
+                "map_mean": round(float(np.mean(maps)), 3), "map_std": round(float(np.std(maps)), 3),
+                "ap": {c: (None if not np.isfinite(aps[:, j]).any() else round(float(np.nanmean(aps[:, j])), 3))
+                       for j, c in enumerate(CLASS_NAMES)}}
+            pooled_both[m.name][f"{k:g}"] = PooledConfig([evals[m.name][i][sides[0]] + evals[m.name][i][sides[1]]
+                                                          for i in range(n)], nc)
+    weights = bootstrap_weights(n, n_boot, seed=settings.seed)
+    oracle_pool = None
+    if any(m.name == "oracle" for m in methods):
+        evs = settings.oracle_evs()
+        score = np.array([[sum(e.tp_at - e.fp_at for e in evals["oracle"][i][_oracle_key(ev)]) for ev in evs]
+                          for i in range(n)], np.float64)
+        choice = oracle_choice(score, evs)
+        oracle_pool = PooledConfig([evals["oracle"][i][_oracle_key(evs[choice[i]])] for i in range(n)], nc)
+        mp, ap = res(oracle_pool)
+        out["oracle"] = {f"{k:g}": {"map_mean": round(mp, 3), "map_std": 0.0,
+                                    "ap": {c: (None if not np.isfinite(a) else round(float(a), 3))
+                                           for c, a in zip(CLASS_NAMES, ap)}} for k in settings.shifts}
+    report = {
+        "protocol": "paper 000 Sec. 6.1: frame 1 at kappa*e_base, kappa in {1/k, k} drawn per pair and repeat; one "
+                    "step (the method's adjustment in full); frame 2 through the IMX249-like sensor model and the "
+                    "ISP; each method's own detector; AP@0.5 (COCO 101-point) over frames"
+                    + (" and horizontal flips" if settings.hflip else ""),
+        "oracle": f"per pair, the exposure of the sweep {settings.oracle_evs()[0]:+g}..{settings.oracle_evs()[-1]:+g} EV "
+                  f"(step {settings.oracle_step_ev}) around e_base maximising TP - FP (score >= "
+                  f"{settings.oracle_score_threshold}) of the shipped detector, image + flip; independent of k",
+        "seed": settings.seed, "repeats": settings.repeats, "num_pairs": n,
+        "settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(settings).items()},
+        "detectors": {m.name: (m.detector or "shipped default") for m in methods},
+        "fair_detectors": all(m.detector for m in methods if m.name != "oracle"),
+        "methods": out,
+        "paper_table1_map": PAPER_TABLE1,
+    }
+    if "average" in pooled_both:
+        for m in methods:
+            if m.name in ("average", "oracle"):
+                continue
+            report["methods"][m.name]["diff_to_average"] = {
+                k: paired_difference(pooled_both[m.name][k], pooled_both["average"][k], weights)
+                for k in pooled_both[m.name]}
+        if oracle_pool is not None:
+            report["methods"]["oracle"]["diff_to_average"] = {
+                k: paired_difference(oracle_pool, pooled_both["average"][k], weights) for k in pooled_both["average"]}
+            for m in methods:
+                if m.name in ("average", "oracle"):
+                    continue
+                gap = {}
+                for k in pooled_both[m.name]:
+                    top = report["methods"]["oracle"][k]["map_mean"] - report["methods"]["average"][k]["map_mean"]
+                    got = report["methods"][m.name][k]["map_mean"] - report["methods"]["average"][k]["map_mean"]
+                    gap[k] = round(got / top, 3) if top > 0 else None
+                report["methods"][m.name]["gap_closed"] = gap
+    return report
+
+
+def format_benchmark(r: dict) -> str:
+    ks = [f"{k:g}" for k in r["settings"]["shifts"]]
+    lines = [f"benchmark on {r['num_pairs']} pairs, {r['repeats']} repeats (mAP@0.5 %, mean +- std; "
+             f"detectors: {'each method its own' if r['fair_detectors'] else 'NOT all fine-tuned per method'})",
+             f"{'method':14s}" + "".join(f"{'k=' + k:>22s}" for k in ks)]
+    for name, row in r["methods"].items():
+        cells = []
+        for k in ks:
+            c = row[k]
+            d = row.get("diff_to_average", {}).get(k)
+            extra = f" ({d['mean']:+.1f})" if d else ""
+            cells.append(f"{c['map_mean']:6.2f} +- {c['map_std']:4.2f}{extra}")
+        lines.append(f"{name:14s}" + "".join(f"{s:>22s}" for s in cells))
+    return "\n".join(lines)
