@@ -40,9 +40,16 @@ def plot_exposure_traces(results: List[Dict], path: Path, black_level_dn: float,
     r0 = results[0] if results else {}
     ax_e.set_title(f"Closed loop over DDS: drive {r0.get('drive')}, latency {r0.get('actuation_latency_frames')} "
                    f"frames, {r0.get('width')}x{r0.get('height')}")
+    return save_figure(fig, path, dpi=110)
+
+
+def save_figure(fig, path, dpi: int = 100) -> Path:
+    """Lay out ``fig``, write it to ``path`` (folders created), close it; returns the path."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=dpi)
     plt.close(fig)
     return path

@@ -12,6 +12,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from .attention_net import EV_RANGE  # noqa: E402
+from neural_ae_ros.evaluation.plots import save_figure  # noqa: E402
 
 
 def plot_maps_and_table(result: Dict, bank, models: Dict, path: Path, frames: int = 4) -> Path:
@@ -44,9 +45,4 @@ def plot_maps_and_table(result: Dict, bank, models: Dict, path: Path, frames: in
             b.set_title(f"AM {expert}", fontsize=8)
     for a in axes.ravel():
         a.set_xticks([]); a.set_yticks([])
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=90)
