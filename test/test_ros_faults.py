@@ -226,36 +226,64 @@ def test_sigkill_of_neural_ae_loop_leaves_no_orphan_nodes_and_their_shm_is_clean
 
 
 def _shm_owned_by(pids):
-    """Fast DDS files in /dev/shm whose lock is held by one of ``pids`` (from /proc/locks)."""
-    held = {}
+    """Fast DDS files in /dev/shm whose lock only processes in ``pids`` hold (from /proc/locks).
+
+    Files locked by anyone else too (a domain's shared port files) are not "owned": they are
+    not stale while another process uses them."""
+    holders = {}
     for line in Path("/proc/locks").read_text().splitlines():
         parts = line.split()
         if "->" in parts or len(parts) < 6:
             continue
-        held[int(parts[5].split(":")[2])] = int(parts[4])
+        holders.setdefault(int(parts[5].split(":")[2]), set()).add(int(parts[4]))
     out = set()
     for name in fastdds_shm_files():
         try:
             ino = os.stat(SHM_DIR / name).st_ino
         except FileNotFoundError:
             continue
-        if held.get(ino) in pids:
+        if holders.get(ino) and holders[ino] <= set(pids):
             base = name[:-3]
             out |= {n for n in fastdds_shm_files() if n.startswith(base)} | {f"sem.{base}_mutex"} & set(fastdds_shm_files())
     return out
 
 
+def _restore_domain(value):
+    if value is None:
+        os.environ.pop("ROS_DOMAIN_ID", None)
+    else:
+        os.environ["ROS_DOMAIN_ID"] = value
+
+
 def test_stale_shm_of_a_killed_node_is_removed_at_the_next_start_and_live_segments_are_kept(tmp_path, ros_node):
-    procs = [start_node("histogram_node", {}, tmp_path / "victim.log", "/faults"),
-             start_node("histogram_node", {}, tmp_path / "alive.log", "/faults_alive")]
+    # Victim, live node and this test process each on a domain of their own: a participant that
+    # talks to the victim maps its segment and (correctly) keeps it from being stale while it does.
+    outer_domain = os.environ.get("ROS_DOMAIN_ID")
+    own_domain = str((int(outer_domain or "0") + 101) % 232)
+    alive_domain = str((int(outer_domain or "0") + 151) % 232)
+    try:
+        os.environ["ROS_DOMAIN_ID"] = own_domain
+        procs = [start_node("histogram_node", {}, tmp_path / "victim.log", "/faults")]
+        os.environ["ROS_DOMAIN_ID"] = alive_domain
+        procs.append(start_node("histogram_node", {}, tmp_path / "alive.log", "/faults_alive"))
+    finally:
+        _restore_domain(outer_domain)
     victim, alive = procs[0][0], procs[1][0]
     try:
         assert wait_for(lambda: _shm_owned_by({victim.pid}) and _shm_owned_by({alive.pid}), timeout=60)
         victim_files, alive_files = _shm_owned_by({victim.pid}), _shm_owned_by({alive.pid})
+        # the cleaner leaves files younger than 3 s alone (a segment being created is not locked
+        # yet): kill the victim once its files are older than that, as a crashed node's would be
+        assert wait_for(lambda: all(time.time() - os.stat(SHM_DIR / n).st_mtime > 3.5
+                                    for n in victim_files if (SHM_DIR / n).exists()), timeout=30)
         victim.kill()
         victim.wait()
         assert victim_files <= set(fastdds_shm_files()), "SIGKILL should leave the files behind"
-        nxt = start_node("histogram_node", {}, tmp_path / "next.log", "/faults")
+        os.environ["ROS_DOMAIN_ID"] = own_domain
+        try:
+            nxt = start_node("histogram_node", {}, tmp_path / "next.log", "/faults")
+        finally:
+            _restore_domain(outer_domain)
         procs.append(nxt)
         # run_node cleans at start: stale groups older than 3 s
         # (a node's start-up, import torch included, took 15-70 s at load 10-13 on 2 cores)
