@@ -26,8 +26,19 @@ class Terminated(Exception):
     """SIGTERM arrived: unwind like Ctrl-C (clean-up runs), then exit 143."""
 
 
+#: The signal that arrived, set by the handlers: an exception raised inside a C++ -> Python call
+#: (rclpy's pybind11 callbacks) reaches us re-wrapped as a RuntimeError, and is still a stop.
+_RECEIVED = {"signal": None}
+
+
 def _on_sigterm(signum, frame):
+    _RECEIVED["signal"] = "SIGTERM"
     raise Terminated()
+
+
+def _on_sigint(signum, frame):
+    _RECEIVED["signal"] = "SIGINT"
+    raise KeyboardInterrupt()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     # (NEURAL_AE_TRACEBACK=1 shows the traceback). The commands' clean-up (stopping node
     # processes, shared memory) runs in their finally blocks before this prints.
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    previous_int = signal.signal(signal.SIGINT, _on_sigint)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
@@ -62,6 +74,12 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit:
         raise
     except Exception as exc:  # noqa: BLE001
+        if _RECEIVED["signal"] == "SIGTERM":  # Terminated re-wrapped by a C++ extension on its way up
+            print(f"neural-ae {args.command}: terminated (SIGTERM)", file=sys.stderr)
+            return 143
+        if _RECEIVED["signal"] == "SIGINT":  # likewise KeyboardInterrupt
+            print(f"neural-ae {args.command}: interrupted (SIGINT)", file=sys.stderr)
+            return 130
         if os.environ.get("NEURAL_AE_TRACEBACK", "") not in ("", "0"):
             traceback.print_exc()
         one_line = " ".join(str(exc).split())  # e.g. a YAML error spans several lines
@@ -69,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
 
 
 if __name__ == "__main__":
