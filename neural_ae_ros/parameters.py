@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from neural_ae_ros.config import load_config
+from neural_ae_ros.config import load_node_parameters
 
-__all__ = ["ParamSpec", "NODE_PARAMETERS", "node_defaults", "validate", "AE_METHODS"]
+__all__ = ["ParamSpec", "NODE_PARAMETERS", "node_defaults", "node_config_files", "validate", "AE_METHODS"]
 
 from neural_ae_ros.ae.base import available_methods, method_class
 from neural_ae_ros.ae.controller import SMOOTHING_MODES
@@ -27,8 +27,8 @@ AE_METHODS = tuple(available_methods())
 class ParamSpec:
     """One declared parameter.
 
-    ``config`` is ``(file, section, key)`` in ``config/`` that holds the default; ``default`` is
-    used when ``config`` is None. ``low``/``high`` bound numbers (inclusive); ``choices`` bounds
+    ``config`` is ``(file, node, key)``: the default is ``key`` of ``node``'s ``ros__parameters``
+    in ``config/<file>`` (entry ``/**/<node>``); ``default`` is used when ``config`` is None. ``low``/``high`` bound numbers (inclusive); ``choices`` bounds
     strings; ``read_only`` parameters can only be set at start-up.
     """
 
@@ -45,23 +45,23 @@ class ParamSpec:
 
 
 def _cam(key):
-    return ("camera.yaml", "camera", key)
+    return ("camera.yaml", "camera_bridge", key)
 
 
 def _lim(key):
-    return ("camera.yaml", "limits", key)
+    return ("camera.yaml", "camera_bridge", key)
 
 
 def _src(key):
-    return ("scene_source.yaml", "source", key)
+    return ("scene_source.yaml", "camera_bridge", key)
 
 
 def _ae(key):
-    return ("ae.yaml", "ae", key)
+    return ("ae.yaml", "ae_controller", key)
 
 
 def _wd(key):
-    return ("camera.yaml", "watchdog", key)
+    return ("camera.yaml", "camera_bridge", key)
 
 
 def _method_parameters() -> List["ParamSpec"]:
@@ -140,31 +140,31 @@ NODE_PARAMETERS: Dict[str, List[ParamSpec]] = {
     ],
     "histogram_node": [
         ParamSpec("grid_sizes", str, "Tile grids of the histogram stack, comma separated (paper 000: 1,3,7).",
-                  ("histograms.yaml", "histograms", "grid_sizes"), read_only=True),
-        ParamSpec("num_bins", int, "Bins per histogram (paper 000: 256).", ("histograms.yaml", "histograms", "num_bins"),
+                  ("histograms.yaml", "histogram_node", "grid_sizes"), read_only=True),
+        ParamSpec("num_bins", int, "Bins per histogram (paper 000: 256).", ("histograms.yaml", "histogram_node", "num_bins"),
                   low=256, high=256, read_only=True),
     ],
     "isp_node": [
         ParamSpec("autostart", bool, "Configure and activate at start (no lifecycle manager needed); false: wait "
                   "for configure/activate from a lifecycle manager.", default=True, read_only=True),
-        ParamSpec("demosaic", str, "Demosaicing method.", ("isp.yaml", "isp", "demosaic"), choices=("bilinear", "malvar")),
+        ParamSpec("demosaic", str, "Demosaicing method.", ("isp.yaml", "isp_node", "demosaic"), choices=("bilinear", "malvar")),
         ParamSpec("binning", bool, "2x2 quad binning to half resolution instead of demosaicing (fast path).",
-                  ("isp.yaml", "isp", "binning")),
-        ParamSpec("digital_gain", float, "Linear gain before the tone curve.", ("isp.yaml", "isp", "digital_gain"),
+                  ("isp.yaml", "isp_node", "binning")),
+        ParamSpec("digital_gain", float, "Linear gain before the tone curve.", ("isp.yaml", "isp_node", "digital_gain"),
                   low=0.01, high=100.0),
-        ParamSpec("gamma", float, "Tone curve exponent (2.4: sRGB).", ("isp.yaml", "isp", "gamma"), low=1.0, high=4.0),
+        ParamSpec("gamma", float, "Tone curve exponent (2.4: sRGB).", ("isp.yaml", "isp_node", "gamma"), low=1.0, high=4.0),
     ],
     "detector_node": [
         ParamSpec("autostart", bool, "Configure and activate at start (no lifecycle manager needed); false: wait "
                   "for configure/activate from a lifecycle manager.", default=True, read_only=True),
         ParamSpec("checkpoint", str, "Detector checkpoint (.pt with its .json); empty: the shipped default.",
-                  ("detector.yaml", "detector", "checkpoint")),
+                  ("detector.yaml", "detector_node", "checkpoint")),
         ParamSpec("score_threshold", float, "Detections below this score are not published.",
-                  ("detector.yaml", "detector", "score_threshold"), low=0.0, high=1.0),
+                  ("detector.yaml", "detector_node", "score_threshold"), low=0.0, high=1.0),
         ParamSpec("nms_iou", float, "IoU above which lower-scoring boxes of a class are suppressed.",
-                  ("detector.yaml", "detector", "nms_iou"), low=0.05, high=1.0),
+                  ("detector.yaml", "detector_node", "nms_iou"), low=0.05, high=1.0),
         ParamSpec("max_detections", int, "At most this many detections per frame.",
-                  ("detector.yaml", "detector", "max_detections"), low=1, high=1000),
+                  ("detector.yaml", "detector_node", "max_detections"), low=1, high=1000),
     ],
     "ae_controller": [
         ParamSpec("method", str, "AE method (the registry in neural_ae_ros.ae).", _ae("method"), choices=AE_METHODS),
@@ -200,25 +200,37 @@ NODE_PARAMETERS: Dict[str, List[ParamSpec]] = {
 
 
 def node_defaults(node: str, config_dir: Optional[Path] = None) -> Dict[str, Any]:
-    """Default value of every parameter of ``node``, read from ``config/``."""
-    cache: Dict[str, Mapping[str, Any]] = {}
+    """Default value of every parameter of ``node``, read from the ``ros__parameters`` files in
+    ``config/`` (the same files ``--params-file`` and launch pass to the node)."""
+    cache: Dict[Tuple[str, str], Mapping[str, Any]] = {}
     out: Dict[str, Any] = {}
     for spec in NODE_PARAMETERS[node]:
         if spec.config is None:
             out[spec.name] = spec.default
             continue
         file_name, section, key = spec.config
-        if file_name not in cache:
-            cache[file_name] = load_config(file_name, config_dir)
+        if (file_name, section) not in cache:
+            cache[(file_name, section)] = load_node_parameters(file_name, section, config_dir)
         try:
-            value = cache[file_name][section][key]
+            value = cache[(file_name, section)][key]
         except (KeyError, TypeError) as exc:
-            raise KeyError(f"config/{file_name}: missing '{section}.{key}' (default of {node}.{spec.name})") from exc
+            raise KeyError(f"config/{file_name}: missing '/**/{section}: ros__parameters: {key}' "
+                           f"(default of {node}.{spec.name})") from exc
         out[spec.name] = _coerce(spec, value)
         reason = validate(spec, out[spec.name])
         if reason:
             raise ValueError(f"config/{file_name} '{section}.{key}': {reason}")
     return out
+
+
+def node_config_files(node: str) -> List[str]:
+    """The ``config/`` files (``ros__parameters`` form) that hold ``node``'s defaults, in the order
+    a launch file or ``--params-file`` list passes them."""
+    files: List[str] = []
+    for spec in NODE_PARAMETERS[node]:
+        if spec.config is not None and spec.config[0] not in files:
+            files.append(spec.config[0])
+    return files
 
 
 def _coerce(spec: ParamSpec, value: Any) -> Any:
