@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass, replace
 from typing import List, Optional
 
-from .exposure import FrameExposure
+from .exposure import CameraLimits, FrameExposure
 
 #: Exposure time units a driver may use: factor to seconds.
 EXPOSURE_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
@@ -110,3 +110,20 @@ class SentCommands:
         newest.resends += 1
         self.resent += 1
         return newest.command
+
+
+def tighten_limits(limits: CameraLimits, units: DriverUnits, exposure_range=None, gain_range=None) -> CameraLimits:
+    """``limits`` narrowed to the driver's declared ranges (in driver units; None: not declared).
+    A driver range that does not overlap the limits raises ``ValueError`` saying both."""
+    t_lo, t_hi = limits.min_exposure_time_s, limits.max_exposure_time_s
+    k_lo, k_hi = limits.min_analog_gain, limits.max_analog_gain
+    if exposure_range is not None:
+        t_lo = max(t_lo, units.exposure_from_driver(exposure_range[0]))
+        t_hi = min(t_hi, units.exposure_from_driver(exposure_range[1]))
+    if gain_range is not None:
+        k_lo = max(k_lo, units.gain_from_driver(gain_range[0]))
+        k_hi = min(k_hi, units.gain_from_driver(gain_range[1]))
+    if t_lo > t_hi or k_lo > k_hi:
+        raise ValueError(f"the driver's ranges (exposure {exposure_range} {units.exposure_unit}, gain {gain_range} "
+                         f"{units.gain_unit}) do not overlap the camera limits {limits}")
+    return CameraLimits(t_lo, t_hi, k_lo, k_hi)

@@ -96,6 +96,13 @@ class CameraBridge(Node):
         header.frame_id = self.params["frame_id"]
         self.info_pub.publish(camera_info_to_msg(self.info, header))
 
+    def set_limits(self, limits: CameraLimits) -> None:
+        """Narrower limits learnt at run time (a driver's ranges): scheduler, fallback, announcement."""
+        self.scheduler.limits = limits
+        self.info = dataclasses.replace(self.info, limits=limits)
+        self.fallback.set_camera(self.info)
+        self._announce()
+
     # -- parameters -------------------------------------------------------------------------
     def _on_parameter_change(self, name, value) -> None:
         if name == "frame_rate_hz" and self.timer is None:  # a driver's frame rate is the driver's

@@ -6,7 +6,8 @@ Exposure: each command the AE controller sends is clamped to the camera's limits
 (``config/camera.yaml``) and sent to the driver's parameter service
 (``<driver_node>/set_parameters``, rcl_interfaces/srv/SetParameters) in the driver's names and
 units (:mod:`neural_ae_ros.imaging.camera_driver`); a set the driver refuses is reported with its
-reason on the log and ``/diagnostics``.
+reason on the log and ``/diagnostics``. The driver's declared ranges for those parameters
+(DescribeParameters) tighten the camera's limits, announced on camera_exposure_info.
 Applied settings: with ``driver_metadata_type`` the driver's metadata of the same stamp says what
 each frame was captured with, and the command it shows is named in the record; a set the
 metadata never shows is sent again. Without metadata, the settings are ASSUMED to be the command
@@ -15,6 +16,7 @@ in force after ``actuation_latency_frames`` (logged at start and kept on /diagno
 from __future__ import annotations
 
 import importlib
+import math
 from dataclasses import replace
 from typing import List, Optional, Tuple
 
@@ -23,10 +25,11 @@ from rclpy.parameter_client import AsyncParameterClient
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
-from neural_ae_ros.imaging.camera_driver import DriverUnits, SentCommands
+from neural_ae_ros.imaging.camera_driver import DriverUnits, SentCommands, tighten_limits
 from neural_ae_ros.imaging.exposure import FrameExposure, sanitize_command
 from neural_ae_ros.imaging.histograms import mean_green_level
 from .convert import MessageFormatError, StampJoin, applied_to_msg, image_to_raw, stamp_key
+from .diagnostics import ERROR
 
 #: Relative topics of the driver's outputs; launch and ``neural-ae bringup`` remap them.
 DRIVER_IMAGE_RAW = "driver_image_raw"
@@ -90,6 +93,8 @@ class DriverFront:
         self.meta_type = import_message_type(p["driver_metadata_type"]) if p["driver_metadata_type"] else None
         self.client = AsyncParameterClient(bridge, p["driver_node"])
         self._manual_sent = not self.manual
+        self._described = False
+        self.driver_ranges = {}  # parameter -> (low, high) in driver units, from its descriptors
         self._unavailable_logged = False
         bridge.create_subscription(Image, DRIVER_IMAGE_RAW, self._on_image, DRIVER_QOS)
         self.join: Optional[StampJoin] = None
@@ -116,8 +121,9 @@ class DriverFront:
         if not self._ready():
             return
         p = self.bridge.params
-        values = [Parameter(p["driver_exposure_parameter"], value=float(self.units.exposure_to_driver(t))),
-                  Parameter(p["driver_gain_parameter"], value=float(self.units.gain_to_driver(k)))]
+        exp_name, gain_name = p["driver_exposure_parameter"], p["driver_gain_parameter"]
+        values = [Parameter(exp_name, value=float(self._to_driver(exp_name, self.units.exposure_to_driver(t)))),
+                  Parameter(gain_name, value=float(self._to_driver(gain_name, self.units.gain_to_driver(k))))]
         self.sent.sent(command, self.bridge.frame_index)
         self.client.set_parameters(values, callback=lambda future: self._on_result(future, values))
 
@@ -129,11 +135,50 @@ class DriverFront:
                 self._unavailable_logged = True
             return False
         self._unavailable_logged = False
+        if not self._described:
+            self._described = True
+            names = [self.bridge.params["driver_exposure_parameter"], self.bridge.params["driver_gain_parameter"]]
+            self.client.describe_parameters(names, callback=self._on_described)
         if not self._manual_sent:
             self._manual_sent = True
             values = [Parameter(name, value=_typed(value)) for name, value in self.manual]
             self.client.set_parameters(values, callback=lambda future: self._on_result(future, values))
         return True
+
+    def _on_described(self, future) -> None:
+        """The driver's own ranges for exposure time and gain tighten the camera's limits (and
+        are announced on camera_exposure_info, so the AE controller clamps to them too)."""
+        try:
+            descriptors = future.result().descriptors
+        except Exception as exc:  # noqa: BLE001
+            self.bridge.health.problem("driver_describe", f"cannot read the driver's parameter ranges: {exc}")
+            return
+        for d in descriptors:
+            if d.floating_point_range:
+                r = d.floating_point_range[0]
+                self.driver_ranges[d.name] = (float(r.from_value), float(r.to_value))
+            elif d.integer_range:
+                r = d.integer_range[0]
+                self.driver_ranges[d.name] = (float(r.from_value), float(r.to_value))
+        p = self.bridge.params
+        limits = self.bridge.scheduler.limits
+        t_range = self.driver_ranges.get(p["driver_exposure_parameter"])
+        k_range = self.driver_ranges.get(p["driver_gain_parameter"])
+        try:
+            new = tighten_limits(limits, self.units, t_range, k_range)
+        except ValueError as exc:
+            self.bridge.health.problem("driver_ranges", f"driver {p['driver_node']}: {exc}", ERROR)
+            return
+        if new != limits:
+            self.bridge.set_limits(new)
+        self.bridge.get_logger().info(
+            f"driver {p['driver_node']} ranges: {p['driver_exposure_parameter']} {t_range or 'not given'}, "
+            f"{p['driver_gain_parameter']} {k_range or 'not given'}; camera limits now {new}")
+
+    def _to_driver(self, name: str, value: float) -> float:
+        """Into the driver's declared range (a unit conversion must not step past its end)."""
+        low, high = self.driver_ranges.get(name, (-math.inf, math.inf))
+        return min(max(value, low), high)
 
     def _on_result(self, future, values) -> None:
         try:
