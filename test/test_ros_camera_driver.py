@@ -62,7 +62,7 @@ def _driver_value(node, name):
     return parameter_value_to_python(future.result().values[0])
 
 
-def test_bridge_drives_the_driver_through_its_parameters_and_reports_what_it_applied(graph):
+def test_bridge_drives_the_driver_through_its_parameters_clamped_and_reports_what_it_applied(graph):
     node, tmp = graph
     applied, metas, infos, commands = [], {}, [], []
     node.create_subscription(AppliedExposure, f"{NS}/{topics.APPLIED_EXPOSURE}", applied.append, topics.RECORD_QOS)
@@ -98,17 +98,10 @@ def test_bridge_drives_the_driver_through_its_parameters_and_reports_what_it_app
     assert _driver_value(node, "exposure_auto") == "Off"
     assert "applied settings from the driver's metadata" in bridge_log
 
-
-def test_a_command_beyond_every_limit_reaches_the_driver_clamped(graph):
-    node, tmp = graph
-    applied, infos = [], []
-    node.create_subscription(AppliedExposure, f"{NS}/{topics.APPLIED_EXPOSURE}", applied.append, topics.RECORD_QOS)
-    node.create_subscription(CameraExposureInfo, f"{NS}/{topics.CAMERA_EXPOSURE_INFO}", infos.append,
-                             topics.LATCHED_QOS)
-    assert spin_until(node, lambda: len(applied) > 5 and infos and infos[-1].max_exposure_time_s < 0.01, 120), \
-        _log(tmp, "camera_bridge")
-    # stop the controller's own commands from landing meanwhile: a command from a newer frame wins,
-    # so send ours from the newest frame seen, repeatedly
+    # a command beyond every limit reaches the driver clamped to the narrowed limits, not refused.
+    # The controller keeps commanding; a command from a newer frame wins, so ours is sent from the
+    # newest frame seen, until a frame shows it
+    refusals = _log(tmp, "camera_bridge").count("refused exposure_time")  # (sets before the ranges were read)
     pub = node.create_publisher(ExposureCommand, f"{NS}/{topics.EXPOSURE_COMMAND}", topics.RECORD_QOS)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -124,4 +117,4 @@ def test_a_command_beyond_every_limit_reaches_the_driver_clamped(graph):
     shown = [a for a in applied if a.command_method == "test"]
     assert shown, _log(tmp, "camera_bridge")
     assert shown[0].exposure_time_s == pytest.approx(0.008) and shown[0].analog_gain == pytest.approx(10 ** 1.2)
-    assert "refused exposure_time" not in _log(tmp, "camera_bridge")
+    assert _log(tmp, "camera_bridge").count("refused exposure_time") == refusals
