@@ -73,9 +73,9 @@ class CameraBridge(Node):
         self.image_pub = self.create_publisher(Image, topics.IMAGE_RAW, topics.IMAGE_QOS)
         self.exposure_pub = self.create_publisher(AppliedExposure, topics.APPLIED_EXPOSURE, topics.RECORD_QOS)
         self.create_subscription(ExposureCommand, topics.EXPOSURE_COMMAND, self._on_command, topics.RECORD_QOS)
-        self._announce()
         self.frame_index = 0
-        self.driver = DriverFront(self) if p["source"] == "driver" else None
+        self.driver = DriverFront(self) if p["source"] == "driver" else None  # (may refuse to start)
+        self._announce()
         self.finished = False
         self._started = False
         self._waiting_since = None  # lockstep: monotonic time we started waiting for a command
