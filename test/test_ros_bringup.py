@@ -25,7 +25,8 @@ from neural_ae_ros.ros import topics
 from neural_ae_ros.ros.processes import pid_alive
 from ros_procs import spin_until
 
-NEURAL_AE = [sys.executable, "-m", "neural_ae_ros.cli.main", "bringup"]
+#: The installed command (as a user runs it).
+NEURAL_AE = [str(Path(sys.executable).parent / "neural-ae"), "bringup"]
 #: Small frames and the stand-in driver keep six nodes light enough for a loaded 2-core machine.
 SMALL = """
 /**/camera_bridge:

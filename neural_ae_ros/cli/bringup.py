@@ -71,7 +71,8 @@ def build_graph(args) -> List:
 def check_params_files(paths: Sequence[Path], nodes: Sequence[str]) -> List[str]:
     """Read each user file with the package's loader; raise ``ValueError`` naming file, node and
     reason for a value a node would refuse. Returns warnings (parameters no node declares)."""
-    from neural_ae_ros.config import is_ros_parameters_file, load_yaml, ros_parameters
+    from neural_ae_ros.config import (ROS_PARAMETERS_KEY, is_ros_parameters_file, load_yaml, node_keys,
+                                      ros_parameters)
     from neural_ae_ros.parameters import spec_by_name, validate
 
     warnings = []
@@ -82,9 +83,13 @@ def check_params_files(paths: Sequence[Path], nodes: Sequence[str]) -> List[str]
                              "{name: value}' entries)")
         for node in nodes:
             specs = spec_by_name(node)
+            own = set()  # names in the node's own entries ('/**' ones may be meant for other nodes)
+            for key in node_keys(node)[:-1]:
+                if isinstance(data.get(key), dict):
+                    own |= set(data[key].get(ROS_PARAMETERS_KEY) or {})
             for name, value in ros_parameters(data, node, path).items():
                 if name not in specs:
-                    if any(k in data for k in (f"/**/{node}", node, f"/{node}")):
+                    if name in own:
                         warnings.append(f"{path}: {node} has no parameter '{name}' (ignored)")
                     continue
                 if specs[name].type is float and isinstance(value, int) and not isinstance(value, bool):
