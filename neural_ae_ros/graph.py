@@ -6,10 +6,11 @@ Each node reads its defaults from ``config/``; the graph only carries what the r
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Union
 
 from .ae.base import INPUT_RAW, method_class
-from .parameters import AE_METHODS
+from .parameters import AE_METHODS, node_config_files
 
 
 def method_needs_raw(method: str) -> bool:
@@ -25,6 +26,13 @@ class NodeLaunch:
     executable: str
     namespace: str = ""
     parameters: Dict[str, object] = field(default_factory=dict)
+    #: topic remappings ``from -> to`` (relative names resolve in the node's namespace)
+    remappings: Dict[str, str] = field(default_factory=dict)
+
+    @property
+    def params_files(self) -> List[str]:
+        """The ``config/`` files (ros__parameters form) that hold this node's defaults."""
+        return node_config_files(self.executable)
 
     @property
     def module(self) -> str:
@@ -52,13 +60,63 @@ def pipeline(method: str = "average", namespace: str = "", camera: Optional[Dict
     ]
 
 
-def ros_args(node: NodeLaunch) -> List[str]:
-    """Command-line arguments (after the executable) that start ``node`` with its overrides."""
+def ros_args(node: NodeLaunch, params_files: Sequence[Union[str, Path]] = ()) -> List[str]:
+    """Command-line arguments (after the executable) that start ``node``: namespace, remappings,
+    ``params_files`` in order, then its overrides (``-p``, which win over the files)."""
     args = ["--ros-args"]
     if node.namespace:
         args += ["-r", f"__ns:=/{node.namespace.strip('/')}"]
+    for source, target in node.remappings.items():
+        args += ["-r", f"{source}:={target}"]
+    for path in params_files:
+        args += ["--params-file", str(path)]
     for key, value in node.parameters.items():
         if isinstance(value, bool):
             value = "true" if value else "false"
         args += ["-p", f"{key}:={value}"]
     return args
+
+
+# -- vehicle bring-up (launch/vehicle.launch.py and `neural-ae bringup`) --------------------------
+#: Camera sources of a bring-up: a built-in drive, a scene recording, a real camera driver, or
+#: our stand-in driver (started with the graph; behaves like spinnaker_camera_driver).
+BRINGUP_SOURCES = ("drive", "bag", "driver", "standin_driver")
+#: Defaults for a real driver (spinnaker_camera_driver as `flir_camera`, its `~/image_raw` and `~/meta`).
+DRIVER_IMAGE_TOPIC = "/flir_camera/image_raw"
+DRIVER_META_TOPIC = "/flir_camera/meta"
+STANDIN_DRIVER = "standin_camera_driver"
+
+
+def vehicle(method: str = "average", namespace: str = "", source: str = "", camera: Optional[Dict] = None,
+            ae: Optional[Dict] = None, detector: Optional[Dict] = None, perception: bool = True,
+            driver_image_topic: str = DRIVER_IMAGE_TOPIC, driver_meta_topic: str = DRIVER_META_TOPIC
+            ) -> List[NodeLaunch]:
+    """The vehicle graph: :func:`pipeline` plus (``perception``) isp_node and detector_node.
+
+    ``source``: '' keeps config/scene_source.yaml's; 'driver' makes the camera bridge front a
+    running driver (its image and metadata topics remapped from ``driver_image_topic`` and
+    ``driver_meta_topic``); 'standin_driver' adds our stand-in driver to the graph and points
+    the bridge at it (with its metadata type).
+    """
+    if source and source not in BRINGUP_SOURCES:
+        raise ValueError(f"unknown camera source {source!r}; expected one of {', '.join(BRINGUP_SOURCES)}")
+    cam = dict(camera or {})
+    remap: Dict[str, str] = {}
+    extra: List[NodeLaunch] = []
+    if source in ("drive", "bag"):
+        cam["source"] = source
+    elif source == "driver":
+        cam["source"] = "driver"
+        remap = {"driver_image_raw": driver_image_topic, "driver_meta": driver_meta_topic}
+    elif source == "standin_driver":
+        ns = f"/{namespace.strip('/')}" if namespace.strip("/") else ""
+        cam.update(source="driver", driver_node=f"{ns}/{STANDIN_DRIVER}",
+                   driver_metadata_type="neural_ae_ros/msg/DriverImageMetaData")
+        remap = {"driver_image_raw": f"{STANDIN_DRIVER}/image_raw", "driver_meta": f"{STANDIN_DRIVER}/meta"}
+        extra.append(NodeLaunch(STANDIN_DRIVER, namespace, {}))
+    nodes = pipeline(method, namespace=namespace, camera=cam, ae=ae)
+    nodes = [NodeLaunch(n.executable, n.namespace, n.parameters, remap if n.executable == "camera_bridge" else {})
+             for n in nodes]
+    if perception:
+        nodes += [NodeLaunch("isp_node", namespace, {}), NodeLaunch("detector_node", namespace, dict(detector or {}))]
+    return extra + nodes

@@ -1,7 +1,8 @@
 """camera_bridge: simulated camera over an HDR radiance source, driven by exposure commands.
 
 Publishes per frame ``image_raw`` (bayer_rggb16, 12-bit data) and ``exposure``
-(AppliedExposure, same header); subscribes ``exposure_command``. Announces its exposure facts
+(AppliedExposure, same header); subscribes ``exposure_command``. With ``source: driver`` it fronts a
+real camera driver instead of simulating (``ros/driver_front.py``). Announces its exposure facts
 (limits, T_max, black/white/saturation level, actuation latency, frame rate, session id) once
 on the latched ``camera_exposure_info``: the AE controller reads them from there.
 
@@ -33,6 +34,7 @@ from neural_ae_ros.imaging.sensor import SensorParams
 from neural_ae_ros.scenes.sources import EndOfSource, open_source
 from . import topics
 from .convert import applied_to_msg, camera_info_to_msg, command_from_msg, raw_to_image
+from .driver_front import DriverFront
 from .diagnostics import ERROR, WARN, DiagnosticsReporter, NodeHealth, cause_of, guarded
 from .params import DeclaredParameters
 from .run import run_node
@@ -56,8 +58,10 @@ class CameraBridge(Node):
                                            p["initial_analog_gain"], session_id=self.session_id)
         self.sensor = SimulatedSensor(sensor, seed=p["seed"], simulate_noise=p["simulate_noise"],
                                       reuse_output_buffer=True)  # each frame is copied into its message
-        self.source = open_source(p["source"], p["drive"], p["bag_path"], p["seed"], p["width"], p["height"],
-                                  p["frame_rate_hz"], script_frames=p["max_frames"])
+        # source 'driver': a real camera driver's frames (ros/driver_front.py), no simulation
+        self.source = None if p["source"] == "driver" else open_source(
+            p["source"], p["drive"], p["bag_path"], p["seed"], p["width"], p["height"], p["frame_rate_hz"],
+            script_frames=p["max_frames"])
         # the capture rate against the rate asked for: a source or loop slower than the camera
         # rate is reported on /diagnostics ("input at 3.5 of 10.0 Hz"), not silent
         self.health = NodeHealth(expected_rate_hz=p["frame_rate_hz"], stale_after_s=None,
@@ -69,12 +73,16 @@ class CameraBridge(Node):
         self.image_pub = self.create_publisher(Image, topics.IMAGE_RAW, topics.IMAGE_QOS)
         self.exposure_pub = self.create_publisher(AppliedExposure, topics.APPLIED_EXPOSURE, topics.RECORD_QOS)
         self.create_subscription(ExposureCommand, topics.EXPOSURE_COMMAND, self._on_command, topics.RECORD_QOS)
-        self._announce()
         self.frame_index = 0
+        self.driver = DriverFront(self) if p["source"] == "driver" else None  # (may refuse to start)
+        self._announce()
         self.finished = False
         self._started = False
         self._waiting_since = None  # lockstep: monotonic time we started waiting for a command
         self._wait_started = time.monotonic()
+        if self.driver is not None:  # frames come when the driver sends them
+            self.timer = None
+            return
         self.timer = self.create_timer(1.0 / p["frame_rate_hz"], self._on_timer)
         self.get_logger().info(
             f"camera_bridge: session {self.session_id}, source={p['source']}:"
@@ -88,9 +96,20 @@ class CameraBridge(Node):
         header.frame_id = self.params["frame_id"]
         self.info_pub.publish(camera_info_to_msg(self.info, header))
 
+    def set_limits(self, limits: CameraLimits) -> None:
+        """Narrower limits learnt at run time (a driver's ranges): scheduler, fallback, announcement."""
+        self.scheduler.limits = limits
+        self.info = dataclasses.replace(self.info, limits=limits)
+        self.fallback.set_camera(self.info)
+        self._announce()
+
     # -- parameters -------------------------------------------------------------------------
     def _on_parameter_change(self, name, value) -> None:
-        if name == "frame_rate_hz":
+        if name == "frame_rate_hz" and self.timer is None:  # a driver's frame rate is the driver's
+            self.info = dataclasses.replace(self.info, frame_rate_hz=float(value))
+            self.health.input_rate.expected_hz = float(value)
+            self._announce()
+        elif name == "frame_rate_hz":
             self.timer.cancel()
             self.timer = self.create_timer(1.0 / value, self._on_timer)
             self.info = dataclasses.replace(self.info, frame_rate_hz=float(value))
@@ -116,6 +135,8 @@ class CameraBridge(Node):
         if problems:  # throttled per kind of problem (numbers stripped), not per command
             text = "; ".join(problems)
             self.health.problem(cause_of(text, "command_sanitised: "), f"{who}: {text}")
+        if self.driver is not None:
+            self.driver.send(command)
         if self.fallback_active:
             self.fallback_active = False
             self.health.clear("fallback")
@@ -212,7 +233,10 @@ class CameraBridge(Node):
             obs = Observation(exposure, mean_level_dn=mean_level_dn, white_level_dn=self.info.white_level_dn,
                               black_level_dn=self.info.black_level_dn)
             command = self.fallback.update(obs)
-            self.scheduler.submit(dataclasses.replace(command, method=FALLBACK_METHOD), from_controller=False)
+            fallback = dataclasses.replace(command, method=FALLBACK_METHOD)
+            self.scheduler.submit(fallback, from_controller=False)
+            if self.driver is not None:
+                self.driver.send(fallback)
 
 
 def main(args=None) -> int:
