@@ -95,12 +95,16 @@ def test_truncated_bag(tmp_path):
         assert g.boxes == [dict(cls="car_van", box=[1.0, 2.0, 30.0, 40.0], id=1)]
 
 
-def _write_custom(path, image_kw=None, topics=("/scene/radiance", "/scene/boxes")):
+def _write_custom(path, image_kw=None, topics=("/scene/info", "/scene/radiance", "/scene/boxes"), info=None):
     from rosbags.rosbag2 import StoragePlugin, Writer
 
     ts = sb.typestore()
     with Writer(path, version=9, storage_plugin=StoragePlugin.MCAP) as w:
         conns = {}
+        if "/scene/info" in topics:
+            c = w.add_connection("/scene/info", sb.STRING_T, typestore=ts)
+            rec = {**dict(format=sb.FORMAT_V1, width=5, height=4, fps=30.0), **(info or {})}
+            w.write(c, sb.START_NS, ts.serialize_cdr(ts.types[sb.STRING_T](data=json.dumps(rec)), sb.STRING_T))
         if "/scene/radiance" in topics:
             conns["/scene/radiance"] = w.add_connection("/scene/radiance", sb.IMAGE_T, typestore=ts)
         if "/scene/boxes" in topics:
@@ -115,12 +119,36 @@ def _write_custom(path, image_kw=None, topics=("/scene/radiance", "/scene/boxes"
             w.write(conns["/scene/boxes"], ns, ts.serialize_cdr(sb._detections(ts, ns, [], 1.0), sb.DET_T))
 
 
-def test_missing_topic(tmp_path):
+@pytest.mark.parametrize("topics, info, msg", [
+    (("/scene/info", "/scene/radiance"), dict(labelled=True), "says labelled but topic /scene/boxes is missing"),
+    (("/scene/info", "/scene/boxes"), None, r"missing topic\(s\) \['/scene/radiance'\]"),
+    (("/scene/radiance", "/scene/boxes"), None, r"missing topic\(s\) \['/scene/info'\]"),
+    (("/scene/info", "/scene/radiance"), dict(camera="x"), "undocumented key"),
+    (("/scene/info", "/scene/radiance"), dict(fps="fast"), "key 'fps' = 'fast', expected int or float"),
+])
+def test_missing_topic_or_bad_info_is_refused_naming_the_file(tmp_path, topics, info, msg):
     p = tmp_path / "nobox"
-    _write_custom(p, topics=("/scene/radiance",))
-    with pytest.raises(sb.SceneBagError, match="/scene/boxes") as ei:
+    _write_custom(p, topics=topics, info=info)
+    with pytest.raises(sb.SceneBagError, match=msg) as ei:
         sb.read_scene_bag(p)
-    assert str(p) in str(ei.value)
+    assert str(ei.value).startswith(str(p))
+
+
+def test_a_bag_without_labels_reads_with_labelled_false(tmp_path):
+    p = tmp_path / "nolabels"
+    rad = np.full((3, 4, 6), 1000.0, np.float32)
+    with sb.SceneBagWriter(p, 6, 4, 10.0, labelled=False) as w:
+        for i in range(3):
+            w.write(i, rad * (i + 1), [])
+    b = sb.read_scene_bag(p)
+    assert not b.labelled and "/scene/boxes" not in b.topics and b.frame_count == 3
+    frames = list(b.frames())
+    assert [f.index for f in frames] == [0, 1, 2] and all(f.boxes == [] for f in frames)
+    np.testing.assert_allclose(frames[2].radiance, 3000.0, rtol=1e-3)
+    # an older bag (no 'labelled' key) with a boxes topic counts as labelled
+    q = tmp_path / "old"
+    _write_custom(q)
+    assert sb.read_scene_bag(q).labelled
 
 
 @pytest.mark.parametrize("kw, msg", [
