@@ -28,7 +28,7 @@ Responses and linearity
 ``phi`` is explicit (:class:`Response`): ``linear``, ``srgb`` (IEC 61966-2-1) or a table file
 (:func:`read_response_table`), after the black and white levels. Real bracket sets are often
 display-coded although called raw; :func:`check_linearity` compares, on pixels well exposed
-in two brackets, the level ratio with the exposure ratio (log-slope 1 when linear, ~0.45 for
+in two brackets, the level ratio with the exposure ratio (log-slope 1 when linear, 0.4-0.6 for
 sRGB-coded data read as linear) so that the caller can warn with the numbers.
 
 Bracket folders (:func:`merge_folder`) are described by a manifest; its format is in
@@ -315,7 +315,7 @@ def check_linearity(images: Sequence[np.ndarray], effective_exposures_s: Sequenc
     """:class:`LinearityCheck` for each pair of exposure-adjacent brackets (linearised images).
 
     For linear data ``J_long / J_short = e_long / e_short``; display-coded data declared linear
-    gives about ``(e_long / e_short)^(1/2.2)`` (log-slope ~0.45). Pairs whose exposure ratio is
+    gives about ``(e_long / e_short)^(1/2.2)`` (log-slope 0.4-0.6: 0.54 measured on mid-tones). Pairs whose exposure ratio is
     below 1.2 or with fewer than :data:`LINEARITY_MIN_PIXELS` pixels well exposed in both are
     skipped. ``stride`` subsamples rows and columns (speed).
     """

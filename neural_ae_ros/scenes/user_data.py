@@ -430,9 +430,12 @@ class MergedFrame:
 class BracketSet:
     """Merge the frames of a :class:`BracketSpec` (Eq. 7, N brackets, float32)."""
 
-    def __init__(self, spec: BracketSpec, check_stride: int = 3):
+    #: Samples per channel the linearity check looks at (rows and columns subsampled to about this).
+    CHECK_SAMPLES = 250_000
+
+    def __init__(self, spec: BracketSpec, check_stride: Optional[int] = None):
         self.spec = spec
-        self.check_stride = int(check_stride)
+        self.check_stride = check_stride
         self.shape = None
 
     def merge(self, index: int) -> MergedFrame:
@@ -450,7 +453,7 @@ class BracketSet:
                 raise UserDataError(f"{b.path}: frame {fr.name!r}: size {codes.shape[1]}x{codes.shape[0]} differs from "
                                     f"the first bracket's {self.shape[1]}x{self.shape[0]}")
             lin = spec.response.linearise(codes)  # (H, W, 3) float32
-            s = self.check_stride
+            s = self.check_stride or max(1, int(math.sqrt(codes.shape[0] * codes.shape[1] / self.CHECK_SAMPLES)))
             small.append(np.ascontiguousarray(np.moveaxis(lin[::s, ::s], -1, 0)))
             effective.append(b.exposure_time_s * b.analog_gain)
             acc.add(lin, b.exposure_time_s, b.analog_gain)
@@ -472,7 +475,7 @@ def linearity_warning(spec_name: str, response: str, frame: str, bad: Sequence) 
     hint = ("display-coded (sRGB/gamma) data declared linear? try --response srgb or a response table"
             if first.log_slope < 1 else "linear data declared display-coded? try --response linear")
     return (f"{spec_name}: frame {frame!r}: the response is not {response!r} as declared: {first.describe()}; "
-            f"a linear response gives log-slope 1.00, sRGB-coded data read as linear ~0.45 ({hint})")
+            f"a linear response gives log-slope 1.00, sRGB-coded data read as linear 0.4-0.6 ({hint})")
 
 
 # ------------------------------------------------------------------------------ recording
@@ -487,6 +490,8 @@ def record_user_scene(out, frames: Iterator[tuple], names: Sequence[str], fps: f
     """
     from neural_ae_ros.scenes.scene_bag import ENCODING, SceneBagError, SceneBagWriter
 
+    if Path(out).exists():
+        raise UserDataError(f"{out}: already exists (a scene bag is written to a new directory)")
     it = iter(frames)
     try:
         name, rad = next(it)
@@ -519,8 +524,15 @@ def record_user_scene(out, frames: Iterator[tuple], names: Sequence[str], fps: f
                     name, rad = next(it)
                 except StopIteration:
                     break
-    except SceneBagError as exc:
-        raise UserDataError(str(exc)) from exc
+    except BaseException as exc:
+        # a failed recording leaves no bag behind that looks complete
+        import shutil
+
+        if Path(out).is_dir():
+            shutil.rmtree(out, ignore_errors=True)
+        if isinstance(exc, SceneBagError):
+            raise UserDataError(f"{exc} (nothing written)") from exc
+        raise
     finally:
         if bar is not None:
             bar.close()
