@@ -55,13 +55,22 @@ def test_gradient_method_runs_in_the_loop(tmp_path):
 
 def test_loop_replays_a_scene_recording(tmp_path):
     """The camera bridge's source can be a scene bag: every recorded frame is captured once,
-    in order, under the closed loop, and the run ends with the recording."""
-    from neural_ae_ros.scenes.scene_bag import record_drive
+    in order, under the closed loop, and the run ends with the recording: with no frame count
+    asked, at the last frame the bag holds, even where its /scene/info announced more (a
+    recording stopped early), instead of waiting for the run's time limit."""
+    from neural_ae_ros.scenes.drives import DriveSource
+    from neural_ae_ros.scenes.scene_bag import SceneBagWriter
 
-    bag = record_drive("tunnel", frames=24, seed=5, out=tmp_path / "scene_bag", width=160, height=96,
-                       progress=False)
-    r = run_loop(method="average", frames=100, latency=2, bag_path=str(bag), log_dir=tmp_path / "logs",
+    bag = tmp_path / "scene_bag"
+    src = DriveSource("tunnel", 160, 96, seed=5, fps=30.0, num_frames=24)
+    with SceneBagWriter(bag, 160, 96, 30.0, dict(frames=40, drive="tunnel",
+                                                 events=[e.to_dict() for e in src.events])) as w:
+        for i in range(24):
+            fr = src.render(i)
+            w.write(i, fr.radiance, fr.boxes, fr.ignored, fr.events)
+    r = run_loop(method="average", frames=None, latency=2, bag_path=str(bag), log_dir=tmp_path / "logs",
                  progress=False)
+    assert r["incomplete"] is None and r["frames_requested"] == 24
     assert r["frames_published"] == 24 and r["frames_lost"] == 0
     assert (r["width"], r["height"]) == (160, 96)
     assert r["command_to_frame_lag"] == [3]

@@ -390,3 +390,91 @@ def test_mmap_mcap_reader_yields_what_rosbags_reads(tmp_path, compress):
     with Reader(mcap.parent) as r:
         theirs = [(c.topic, ns, bytes(raw)) for c, ns, raw in r.messages()]
     assert ours == theirs and len(ours) == 1 + 3 * 4  # info + (meta, radiance, boxes, ignored) x 3
+
+
+def test_readme_schema_tables_are_generated():
+    """The README's topic and /scene/info tables are the schema's own (writer and reader use it)."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    m = re.search(r"<!-- scene-bag-schema:[^\n]*-->\n(.*?)<!-- /scene-bag-schema -->", readme, re.S)
+    assert m, "README lacks the generated scene-bag schema block"
+    assert m.group(1) == sb.schema_markdown()
+    # every key a writer puts in /scene/info is documented, and the drive's own keys are used
+    assert {k.name for k in sb.INFO_KEYS} >= {"format", "width", "height", "fps", "frames", "labelled", "events"}
+
+
+def test_writer_refuses_an_undocumented_info_key(tmp_path):
+    with pytest.raises(sb.SceneBagError, match=r"undocumented key\(s\) \['camera_model'\]"):
+        sb.SceneBagWriter(tmp_path / "x", 8, 6, 30.0, dict(camera_model="imx"))
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_cut_short_recording_ends_where_its_frames_end(tmp_path):
+    """/scene/info announces 8 frames, the bag holds 3 (a recording stopped early): the source
+    (and so the camera and `neural-ae loop --bag`) ends after 3, never waits for the other 5."""
+    from neural_ae_ros.scenes.sources import EndOfSource, SceneBagSource
+
+    p = tmp_path / "short"
+    with sb.SceneBagWriter(p, 6, 4, 30.0, dict(frames=8)) as w:
+        for i in range(3):
+            w.write(i, np.full((3, 4, 6), 100.0 * (i + 1), np.float32), [])
+    bag = sb.read_scene_bag(p)
+    assert bag.frame_count == 3 and any("announces 8 frames, the bag holds 3" in x for x in bag.warnings)
+    src = SceneBagSource(str(p))
+    try:
+        assert src.num_frames == 3
+        for i in range(3):
+            rad, _ = src.frame(i)
+            assert float(rad.mean()) == pytest.approx(100.0 * (i + 1), rel=1e-3)
+        with pytest.raises(EndOfSource):
+            src.frame(3)
+    finally:
+        src.close()
+
+
+def _truncated(tmp_path):
+    path = tmp_path / "trunc"
+    rng = np.random.default_rng(0)
+    with sb.SceneBagWriter(path, 400, 300, 30.0, encoding="32FC3") as w:
+        for i in range(4):
+            w.write(i, rng.uniform(0, 1e6, (3, 300, 400)).astype(np.float32), [])
+    f = next(path.glob("*.mcap"))
+    f.write_bytes(f.read_bytes()[: int(f.stat().st_size * 0.6)])
+    return path, "truncated or damaged bag"
+
+
+def _wrong_type(tmp_path):
+    from rosbags.rosbag2 import StoragePlugin, Writer
+
+    path = tmp_path / "wrongtype"
+    ts = sb.typestore()
+    with Writer(path, version=9, storage_plugin=StoragePlugin.MCAP) as w:
+        w.add_connection("/scene/info", sb.STRING_T, typestore=ts)
+        c = w.add_connection("/scene/radiance", sb.STRING_T, typestore=ts)
+        w.write(c, sb.START_NS, ts.serialize_cdr(ts.types[sb.STRING_T](data="x"), sb.STRING_T))
+    return path, "topic /scene/radiance has type std_msgs/msg/String, expected sensor_msgs/msg/Image"
+
+
+def _no_radiance(tmp_path):
+    path = tmp_path / "noradiance"
+    _write_custom(path, topics=("/scene/info", "/scene/boxes"))
+    return path, r"missing topic(s) ['/scene/radiance']"
+
+
+@pytest.mark.parametrize("make", [_truncated, _wrong_type, _no_radiance])
+def test_neural_ae_loop_on_a_bad_bag_is_one_line_naming_the_file(tmp_path, make):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    path, msg = make(tmp_path)
+    exe = str(Path(sys.executable).parent / "neural-ae")
+    p = subprocess.run([exe, "loop", "--bag", str(path), "--log-dir", str(tmp_path / "logs")], capture_output=True,
+                       text=True, timeout=300, env=dict(os.environ, ROS_DOMAIN_ID=os.environ.get("ROS_DOMAIN_ID", "44")))
+    err = p.stderr.strip()
+    assert p.returncode == 1, (p.returncode, err)
+    assert "Traceback" not in err and err.count("\n") == 0, err
+    assert err.startswith("neural-ae loop: error: SceneBagError: " + str(path)) and msg in err, err
+    assert not (tmp_path / "logs").exists() or not any((tmp_path / "logs").iterdir()), "nodes were started"

@@ -104,7 +104,8 @@ SCHEMA_TOPICS = (
               "v2: `16FC1` half-float RGGB mosaic (R at (0, 0)) of radiance in e-/s times 2^scale_exp, "
               "step 2 W; v1: `32FC3` linear RGB e-/s, step 12 W; `frame_id` scene"),
     TopicSpec(TOPIC_RADIANCE_META, STRING_T, "every frame (v2)", False,
-              "JSON `{\"frame\", \"scale_exp\", \"crc32\"}`: radiance = data * 2^-scale_exp; CRC-32 of data"),
+              "JSON `{\"frame\", \"scale_exp\", \"crc32\"}`: radiance = data * 2^-scale_exp; CRC-32 of data "
+              "(a v2 frame without it is refused)"),
     TopicSpec(TOPIC_BOXES, DET_T, "every frame (labelled bags)", False,
               "labelled objects: `bbox` centre and size in pixels (pixel-edge coordinates), "
               "`results[0].hypothesis.class_id` = class name, score 1, `id` = instance"),
