@@ -266,8 +266,8 @@ def read_code_values(path: Path, grey: bool) -> np.ndarray:
         arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
         if arr is None:
             raise UserDataError(f"{path}: unreadable or truncated image (OpenCV could not decode it)")
-        if arr.ndim == 3:
-            arr = arr[..., 2::-1] if arr.shape[-1] in (3, 4) else arr  # BGR(A) -> RGB
+        if arr.ndim == 3 and arr.shape[-1] in (3, 4):  # BGR(A) -> RGB, contiguous (a view would halve the LUT speed)
+            arr = cv2.cvtColor(arr, cv2.COLOR_BGR2RGB if arr.shape[-1] == 3 else cv2.COLOR_BGRA2RGB)
     else:
         raise UserDataError(f"{path}: unknown bracket file type {ext!r} (expected {', '.join(LDR_SUFFIXES)})")
     if arr.dtype.kind not in "uif":
@@ -430,6 +430,8 @@ class MergedFrame:
 class BracketSet:
     """Merge the frames of a :class:`BracketSpec` (Eq. 7, N brackets, float32)."""
 
+    #: Brackets decoded at once (threads; OpenCV decoding and the LUT gather release the GIL).
+    READ_THREADS = 2
     #: Samples per channel the linearity check looks at (rows and columns subsampled to about this).
     CHECK_SAMPLES = 250_000
 
@@ -445,19 +447,25 @@ class BracketSet:
         fr = spec.frames[index]
         acc = Eq7Accumulator(spec.saturation, 1.0, spec.noise_model)
         small, effective = [], []
-        for b in fr.brackets:
+
+        def load(b):  # decoding and the LUT release the GIL: brackets are read two at a time
             codes = read_code_values(b.path, spec.grey)
-            if self.shape is None:
-                self.shape = codes.shape
-            elif codes.shape != self.shape:
-                raise UserDataError(f"{b.path}: frame {fr.name!r}: size {codes.shape[1]}x{codes.shape[0]} differs from "
-                                    f"the first bracket's {self.shape[1]}x{self.shape[0]}")
-            lin = spec.response.linearise(codes)  # (H, W, 3) float32
-            s = self.check_stride or max(1, int(math.sqrt(codes.shape[0] * codes.shape[1] / self.CHECK_SAMPLES)))
-            small.append(np.ascontiguousarray(np.moveaxis(lin[::s, ::s], -1, 0)))
-            effective.append(b.exposure_time_s * b.analog_gain)
-            acc.add(lin, b.exposure_time_s, b.analog_gain)
-            del lin, codes
+            return codes.shape, spec.response.linearise(codes)
+
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=self.READ_THREADS) as pool:
+            for b, (shape, lin) in zip(fr.brackets, pool.map(load, fr.brackets)):
+                if self.shape is None:
+                    self.shape = shape
+                elif shape != self.shape:
+                    raise UserDataError(f"{b.path}: frame {fr.name!r}: size {shape[1]}x{shape[0]} differs from "
+                                        f"the first bracket's {self.shape[1]}x{self.shape[0]}")
+                s = self.check_stride or max(1, int(math.sqrt(shape[0] * shape[1] / self.CHECK_SAMPLES)))
+                small.append(np.ascontiguousarray(np.moveaxis(lin[::s, ::s], -1, 0)))
+                effective.append(b.exposure_time_s * b.analog_gain)
+                acc.add(lin, b.exposure_time_s, b.analog_gain)
+                del lin
         res = acc.result()
         scale = np.float32(spec.radiance_scale)
         rad = np.moveaxis(res.hdr, -1, 0)
