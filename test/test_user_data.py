@@ -233,3 +233,21 @@ def test_hdr_merge_command_writes_exr_in_e_per_s(tmp_path):
     got = load_exr(tmp_path / "out" / "f000.exr")
     ok = (rad >= 0.01) & (rad / 256 < 0.98)
     assert np.median(np.abs(got[ok] / 100 - rad[ok]) / rad[ok]) < 2e-3
+
+
+def test_a_luminance_chroma_exr_is_recorded_in_colour(tmp_path):
+    """Y/RY/BY EXR files (OpenEXR's luminance/chroma form) go into the bag in colour: the R and B
+    samples of the recorded RGGB mosaic are the file's R and B, not its luminance."""
+    from test_hdr_io import _write_yc_exr
+
+    rng = np.random.default_rng(5)
+    blocks = np.exp(rng.uniform(-2, 3, (6, 9, 3))).astype(np.float32)  # colour constant per 2x2 block
+    rgb = blocks.repeat(2, 0).repeat(2, 1)
+    _write_yc_exr(tmp_path / "yc.exr", rgb)
+    out = tmp_path / "bag"
+    assert neural_ae_main(["record-scene", "--hdr-files", str(tmp_path / "yc.exr"), "--radiance-scale", "1000",
+                           "--fps", "10", "--out", str(out), "--quiet"]) == 0
+    mosaic = next(sb.read_scene_bag(out).frames()).radiance
+    np.testing.assert_allclose(mosaic[0::2, 0::2], blocks[..., 0] * 1000, rtol=3e-2)
+    np.testing.assert_allclose(mosaic[1::2, 1::2], blocks[..., 2] * 1000, rtol=3e-2)
+    assert np.abs(mosaic[0::2, 0::2] - mosaic[0::2, 1::2]).max() > 100, "recorded as grey"
