@@ -123,7 +123,7 @@ def _write_custom(path, image_kw=None, topics=("/scene/info", "/scene/radiance",
     (("/scene/info", "/scene/radiance"), dict(labelled=True), "says labelled but topic /scene/boxes is missing"),
     (("/scene/info", "/scene/boxes"), None, r"missing topic\(s\) \['/scene/radiance'\]"),
     (("/scene/radiance", "/scene/boxes"), None, r"missing topic\(s\) \['/scene/info'\]"),
-    (("/scene/info", "/scene/radiance"), dict(camera="x"), "undocumented key"),
+    (("/scene/info", "/scene/radiance"), dict(events=[{"kind": "x"}]), "bad event"),
     (("/scene/info", "/scene/radiance"), dict(fps="fast"), "key 'fps' = 'fast', expected int or float"),
 ])
 def test_missing_topic_or_bad_info_is_refused_naming_the_file(tmp_path, topics, info, msg):
@@ -404,10 +404,14 @@ def test_readme_schema_tables_are_generated():
     assert {k.name for k in sb.INFO_KEYS} >= {"format", "width", "height", "fps", "frames", "labelled", "events"}
 
 
-def test_writer_refuses_an_undocumented_info_key(tmp_path):
+def test_writer_refuses_an_undocumented_info_key_and_the_reader_notes_one(tmp_path):
     with pytest.raises(sb.SceneBagError, match=r"undocumented key\(s\) \['camera_model'\]"):
         sb.SceneBagWriter(tmp_path / "x", 8, 6, 30.0, dict(camera_model="imx"))
     assert not (tmp_path / "x").exists()
+    p = tmp_path / "newer"  # a newer writer's extra key: read, noted, not used
+    _write_custom(p, topics=("/scene/info", "/scene/radiance"), info=dict(camera_model="imx"))
+    b = sb.read_scene_bag(p)
+    assert any("undocumented key(s) ['camera_model']" in w and "not used" in w for w in b.warnings)
 
 
 def test_a_cut_short_recording_ends_where_its_frames_end(tmp_path):

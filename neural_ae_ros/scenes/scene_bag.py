@@ -142,14 +142,22 @@ INFO_KEYS = (
 _INFO = {k.name: k for k in INFO_KEYS}
 
 
-def check_info(info: dict, where: str) -> dict:
-    """Validate a ``/scene/info`` record against :data:`INFO_KEYS`; :class:`SceneBagError` naming ``where``."""
+def check_info(info: dict, where: str, unknown_keys: str = "refuse", warnings_out: Optional[list] = None) -> dict:
+    """Validate a ``/scene/info`` record against :data:`INFO_KEYS`; :class:`SceneBagError` naming ``where``.
+
+    ``unknown_keys``: ``"refuse"`` (the writer: only documented keys are written) or ``"warn"``
+    (the reader: a newer writer's extra key is noted in ``warnings_out`` and not used).
+    """
     if not isinstance(info, dict):
         raise SceneBagError(f"{where}: topic {TOPIC_INFO}: expected a JSON object, got {type(info).__name__}")
     unknown = sorted(set(info) - set(_INFO))
     if unknown:
-        raise SceneBagError(f"{where}: topic {TOPIC_INFO}: undocumented key(s) {unknown} "
-                            f"(the schema has {[k.name for k in INFO_KEYS]})")
+        text = (f"{where}: topic {TOPIC_INFO}: undocumented key(s) {unknown} (the schema has "
+                f"{[k.name for k in INFO_KEYS]})")
+        if unknown_keys == "refuse":
+            raise SceneBagError(text + ": add it to scene_bag.INFO_KEYS")
+        if warnings_out is not None:
+            warnings_out.append(text + ": not used")
     for k in INFO_KEYS:
         if k.name not in info:
             if k.required:
@@ -443,7 +451,7 @@ class SceneBag:
         for t, ty in self.topics.items():
             if t in _TOPIC_TYPES and ty != _TOPIC_TYPES[t]:
                 raise SceneBagError(f"{self.path}: topic {t} has type {ty}, expected {_TOPIC_TYPES[t]}")
-        self.info = check_info(self._read_info(), str(self.path))
+        self.info = check_info(self._read_info(), str(self.path), "warn", self.warnings)
         fmt = self.info.get("format", FORMAT_V1)
         if fmt not in FORMATS:
             raise SceneBagError(f"{self.path}: scene bag format {fmt!r} is not supported by this version "
@@ -459,8 +467,13 @@ class SceneBag:
         self.labelled = bool(self.info.get("labelled", has_boxes))
         if self.labelled and not has_boxes:
             raise SceneBagError(f"{self.path}: {TOPIC_INFO} says labelled but topic {TOPIC_BOXES} is missing")
-        self.events = [IlluminationEvent.from_dict(e, f"{self.path}: {TOPIC_INFO}") if isinstance(e, dict) else
-                       _bad_event(self.path, e) for e in self.info.get("events", [])]
+        try:
+            self.events = [IlluminationEvent.from_dict(e, f"{self.path}: topic {TOPIC_INFO}") if isinstance(e, dict)
+                           else _bad_event(self.path, e) for e in self.info.get("events", [])]
+        except SceneBagError:
+            raise
+        except (ValueError, KeyError, TypeError) as exc:
+            raise SceneBagError(f"{self.path}: topic {TOPIC_INFO}: bad event ({exc})") from exc
         #: frames in the bag (radiance messages), which can differ from info 'frames' (a cut-short recording)
         self.frame_count = self._counts.get(TOPIC_RADIANCE, 0)
         announced = self.info.get("frames")
