@@ -59,10 +59,10 @@ def add_commands(subparsers) -> None:
     src.add_argument("--brackets", type=Path, metavar="DIR", help="folder of exposure brackets (DIR/brackets.json)")
     r.add_argument("--frames", type=_positive_int, default=None, help="frames to record (drives: required; user data: "
                                                                        "the first N, default all)")
-    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--seed", type=int, default=None, help="drives only (default 0)")
     r.add_argument("--out", type=Path, required=True, help="bag directory to create")
-    r.add_argument("--width", type=_positive_int, default=640, help="drives only")
-    r.add_argument("--height", type=_positive_int, default=384, help="drives only")
+    r.add_argument("--width", type=_positive_int, default=None, help="drives only (default 640)")
+    r.add_argument("--height", type=_positive_int, default=None, help="drives only (default 384)")
     r.add_argument("--fps", type=float, default=None,
                    help="frame rate of the stamps (drives: default 30; user data: required unless the manifest has it)")
     r.add_argument("--panorama", default=None, help="panorama for panorama_pan (default: drawn from the seed)")
@@ -127,9 +127,13 @@ def cmd_record_scene(args) -> int:
             return _record_user_data(args, encoding)
         if args.frames is None:
             raise UserDataError("--drive needs --frames")
-        if args.labels is not None or args.manifest is not None:
-            raise UserDataError("--labels / --manifest are for --hdr-files / --brackets; a drive labels itself")
-        path = record_drive(args.drive, args.frames, args.seed, args.out, args.width, args.height,
+        given = [f for f, v in (("--labels", args.labels), ("--manifest", args.manifest), ("--response", args.response),
+                                ("--black-level", args.black_level), ("--white-level", args.white_level),
+                                ("--radiance-scale", args.radiance_scale)) if v is not None]
+        if given:
+            raise UserDataError(f"{' '.join(given)}: for --hdr-files / --brackets; a drive renders e-/s and labels itself")
+        args.seed = 0 if args.seed is None else args.seed
+        path = record_drive(args.drive, args.frames, args.seed, args.out, args.width or 640, args.height or 384,
                             30.0 if args.fps is None else args.fps, progress=not args.quiet, panorama=args.panorama,
                             compress=args.compress, encoding=encoding)
     except (SceneBagError, UserDataError) as exc:
@@ -147,9 +151,10 @@ def _merge_overrides(args) -> dict:
 def _record_user_data(args, encoding: str) -> int:
     from neural_ae_ros.scenes import user_data as ud
 
-    for flag, value in (("--panorama", args.panorama),):
+    for flag, value in (("--panorama", args.panorama), ("--width", args.width), ("--height", args.height),
+                        ("--seed", args.seed)):
         if value is not None:
-            raise ud.UserDataError(f"{flag} is for --drive")
+            raise ud.UserDataError(f"{flag} is for --drive (user data keeps its own size)")
     if args.hdr_files is not None:
         if args.manifest or args.response or args.black_level is not None or args.white_level is not None:
             raise ud.UserDataError("--manifest/--response/--black-level/--white-level are for --brackets; HDR files "
