@@ -251,3 +251,25 @@ def test_a_luminance_chroma_exr_is_recorded_in_colour(tmp_path):
     np.testing.assert_allclose(mosaic[0::2, 0::2], blocks[..., 0] * 1000, rtol=3e-2)
     np.testing.assert_allclose(mosaic[1::2, 1::2], blocks[..., 2] * 1000, rtol=3e-2)
     assert np.abs(mosaic[0::2, 0::2] - mosaic[0::2, 1::2]).max() > 100, "recorded as grey"
+
+
+def test_codes_above_the_white_level_are_reported(tmp_path):
+    """12-bit data declared 10-bit (white 1023): the file holds codes up to ~4095, which is said."""
+    folder = _write_brackets(tmp_path / "b", [_radiance(seed=4)], [1.0, 0.1])
+    said = []
+    spec = ud.read_bracket_manifest(folder, response="linear", white_level=1023, radiance_scale=1.0, warn=_quiet)
+    ud.BracketSet(spec, warn=said.append).merge(0)
+    assert len(said) == 1 and "above the white level 1023" in said[0] and "f000_" in said[0], said
+    said.clear()
+    spec = ud.read_bracket_manifest(folder, response="linear", radiance_scale=1.0, warn=_quiet)
+    ud.BracketSet(spec, warn=said.append).merge(0)
+    assert said == []
+
+
+def test_the_merge_benchmark_runs_and_prints_time_and_memory():
+    bench = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_hdr_merge.py"
+    p = subprocess.run([sys.executable, str(bench), "--brackets", "2", "3", "--repeats", "1", "--height", "120",
+                        "--width", "192"], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stdout + p.stderr
+    lines = [x for x in p.stdout.splitlines() if x.strip().startswith("N=")]
+    assert len(lines) == 2 and all("ms per frame" in x and "MiB traced" in x for x in lines), p.stdout

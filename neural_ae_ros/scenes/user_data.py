@@ -21,7 +21,7 @@ Bracket folders: the manifest (JSON, ``DIR/brackets.json`` unless named)
       "response": "srgb",              # "linear" | "srgb" | "table:FILE" (FILE relative to the manifest)
       "black_level": 0,                # code value of no light, in the files' units
       "white_level": 255,              # code value of full scale (e.g. 255, 4095, 65535, 1.0)
-      "saturation": 0.98,              # optional: fraction of full scale from which a sample is clipped
+      "saturation": 0.98,              # optional: normalised code value from which a sample counts as clipped
       "radiance_scale": 32500,         # optional: e-/s per (full scale per second); see below
       "fps": 30,                       # frame rate of the sequence (stamps of the bag)
       "grey": false,                   # optional: single-channel files are grey (R = G = B)
@@ -435,21 +435,39 @@ class BracketSet:
     #: Samples per channel the linearity check looks at (rows and columns subsampled to about this).
     CHECK_SAMPLES = 250_000
 
-    def __init__(self, spec: BracketSpec, check_stride: Optional[int] = None):
+    def __init__(self, spec: BracketSpec, check_stride: Optional[int] = None, warn: Warn = print_warning):
         self.spec = spec
         self.check_stride = check_stride
         self.shape = None
+        self.warn = warn
+        self._warned_levels = False
+        r = spec.response
+        # clipping happens on code values: the threshold in code units, mapped through phi
+        self.saturation_linear = float(r._curve(np.array([spec.saturation], np.float32))[0])
+
+    def _check_levels(self, path: Path, codes: np.ndarray) -> None:
+        """Warn (once) when a file holds code values above the white level: a wrong level or bit depth."""
+        if self._warned_levels:
+            return
+        top = float(codes.max())
+        wl = self.spec.response.white_level
+        if top > wl:
+            self._warned_levels = True
+            frac = float((codes > wl).mean())
+            self.warn(f"{path}: code values up to {top:g} above the white level {wl:g} ({100 * frac:.2f} % of "
+                      "samples, clipped to full scale): is --white-level right (bit depth of the files)?")
 
     def merge(self, index: int) -> MergedFrame:
         from neural_ae_ros.imaging.hdr_merge import Eq7Accumulator, check_linearity
 
         spec = self.spec
         fr = spec.frames[index]
-        acc = Eq7Accumulator(spec.saturation, 1.0, spec.noise_model)
+        acc = Eq7Accumulator(self.saturation_linear, 1.0, spec.noise_model)
         small, effective = [], []
 
         def load(b):  # decoding and the LUT release the GIL: brackets are read two at a time
             codes = read_code_values(b.path, spec.grey)
+            self._check_levels(b.path, codes)
             return codes.shape, spec.response.linearise(codes)
 
         from concurrent.futures import ThreadPoolExecutor
