@@ -45,7 +45,6 @@ by :func:`sample_noise_strength` is noise augmentation.
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path

@@ -585,7 +585,7 @@ class SceneBag:
             raise SceneBagError(f"{self.path}: damaged bag: error reading messages {where} "
                                 f"({type(exc).__name__}: {exc})") from exc
 
-    def _frame_of(self, ns: int):  # noqa: D401 - also used before info is read
+    def _frame_of(self, ns: int):
         fps = float((getattr(self, "info", None) or {}).get("fps", 0) or 0)
         return int(round((ns - START_NS) * fps / 1e9)) if fps > 0 else "?"
 
