@@ -61,6 +61,20 @@ class LoopRecorder(Node):
                                  topics.LATCHED_QOS)
         self.first_receipt: Optional[float] = None
         self.last_receipt: Optional[float] = None
+        #: frame index at which the camera's source ended (a recording read to its end or to damage)
+        self.source_ended_at: Optional[int] = None
+        from diagnostic_msgs.msg import DiagnosticArray
+
+        from .diagnostics import DIAGNOSTICS_TOPIC
+
+        self.create_subscription(DiagnosticArray, DIAGNOSTICS_TOPIC, self._on_diagnostics, 10)
+
+    def _on_diagnostics(self, msg) -> None:
+        for st in msg.status:
+            if st.name.endswith("camera_bridge"):
+                for kv in st.values:
+                    if kv.key == "source_ended_at_frame":
+                        self.source_ended_at = int(kv.value)
 
     def _on_camera_info(self, msg) -> None:
         self.camera_info = camera_info_from_msg(msg)
@@ -159,7 +173,7 @@ def _run_loop(method, frames, latency, width, height, fps, drive, seed, log_dir,
             from tqdm import tqdm
 
             bar = tqdm(total=frames, desc=f"loop {method}", unit="frame", leave=False, mininterval=1.0)
-        while time.monotonic() < deadline and len(recorder.applied) < frames:
+        while time.monotonic() < deadline and len(recorder.applied) < frames and recorder.source_ended_at is None:
             executor.spin_once(timeout_sec=0.1)
             if bar is not None:
                 bar.update(len(recorder.applied) - bar.n)
@@ -234,6 +248,10 @@ def _score(recorder: "LoopRecorder", frames: int, method: str, latency: int, fps
         "height": height,
         "frames_requested": frames,
         "incomplete": (None if len(applied) >= frames else
+                       f"{len(applied)} of {frames} frames recorded: the camera's source ended at frame "
+                       f"{recorder.source_ended_at} (a recording frame it could not read: see the camera_bridge "
+                       f"log); events after frame {max(applied, default=-1)} are not scored"
+                       if recorder.source_ended_at is not None else
                        f"{len(applied)} of {frames} frames recorded before the run's time limit; events after "
                        f"frame {max(applied, default=-1)} are not scored"),
         "frames_published": len(applied),
