@@ -12,7 +12,8 @@ def add_commands(subparsers) -> None:
     p.add_argument("--smoothing", default=None, choices=SMOOTHING_MODES,
                    help="fast (settles a 10 EV step in 3 + latency frames) or paper_ema (paper 000 Eq. 5); "
                         "default: config/ae.yaml")
-    p.add_argument("--frames", type=int, default=300, help="frames to capture")
+    p.add_argument("--frames", type=int, default=None,
+                   help="frames to capture (default: 300 on a drive, the whole recording with --bag)")
     p.add_argument("--latency", type=int, default=None, help="actuation latency in frames (0-5; default: config)")
     p.add_argument("--drive", default=None, help="built-in drive (default: config/scene_source.yaml)")
     p.add_argument("--bag", default=None, help="replay a scene recording (neural-ae record-scene) instead of a drive")

@@ -182,12 +182,16 @@ class CameraBridge(Node):
         num_frames = self.source.num_frames
         if (max_frames and self.frame_index >= max_frames) or (num_frames is not None and self.frame_index >= num_frames):
             self.finished = True
+            if num_frames is not None and self.frame_index >= num_frames:  # a recording's end: say so
+                self.health.set_value("source_ended_at_frame", self.frame_index)
             self.get_logger().info(f"camera_bridge: finished after {self.frame_index} frames")
             return
         try:
             radiance, _boxes = self.source.frame(self.frame_index)
         except EndOfSource as exc:
             self.finished = True
+            # on /diagnostics: a recording's end (or its unreadable rest) ends a loop run waiting for frames
+            self.health.set_value("source_ended_at_frame", self.frame_index)
             self.get_logger().info(f"camera_bridge: {exc}")
             return
         except Exception as exc:  # a broken source frame: say which, keep the node alive

@@ -61,6 +61,20 @@ class LoopRecorder(Node):
                                  topics.LATCHED_QOS)
         self.first_receipt: Optional[float] = None
         self.last_receipt: Optional[float] = None
+        #: frame index at which the camera's source ended (a recording read to its end or to damage)
+        self.source_ended_at: Optional[int] = None
+        from diagnostic_msgs.msg import DiagnosticArray
+
+        from .diagnostics import DIAGNOSTICS_TOPIC
+
+        self.create_subscription(DiagnosticArray, DIAGNOSTICS_TOPIC, self._on_diagnostics, 10)
+
+    def _on_diagnostics(self, msg) -> None:
+        for st in msg.status:
+            if st.name.endswith("camera_bridge"):
+                for kv in st.values:
+                    if kv.key == "source_ended_at_frame":
+                        self.source_ended_at = int(kv.value)
 
     def _on_camera_info(self, msg) -> None:
         self.camera_info = camera_info_from_msg(msg)
@@ -78,12 +92,19 @@ def free_domain_id() -> int:
     return int(env) if env else random.randint(1, 100)
 
 
-def run_loop(method: str = "average", frames: int = 300, latency: Optional[int] = None,
+#: Frames of a ``run_loop`` on a built-in drive when none are asked for (a bag runs to its end).
+DEFAULT_DRIVE_FRAMES = 300
+
+
+def run_loop(method: str = "average", frames: Optional[int] = DEFAULT_DRIVE_FRAMES, latency: Optional[int] = None,
              width: Optional[int] = None, height: Optional[int] = None, fps: Optional[float] = None,
              drive: Optional[str] = None, seed: Optional[int] = None, log_dir: Optional[Path] = None,
              timeout_s: Optional[float] = None, extra_ae_params: Optional[Dict] = None,
              progress: bool = True, lockstep_timeout_s: float = 1.0, bag_path: Optional[str] = None) -> Dict:
     """Run the three-node loop for ``frames`` frames; returns the result record (see cli).
+
+    ``frames=None``: a built-in drive runs :data:`DEFAULT_DRIVE_FRAMES`, a bag (``bag_path``) to
+    its last frame; a bag never runs past the frames it holds.
 
     The caller's ``os.environ`` is left as it was (the DDS settings are in force only while the
     run's own participant starts; the nodes get theirs in their environment)."""
@@ -112,11 +133,14 @@ def _run_loop(method, frames, latency, width, height, fps, drive, seed, log_dir,
     if bag_path:
         source = open_source("bag", bag_path=str(bag_path))
         width, height = source.width, source.height
-        if source.num_frames is not None:
-            frames = min(frames, source.num_frames)
+        # the frames the bag holds (its index): the run ends with the recording, never waits past it
+        frames = source.num_frames if frames is None else min(frames, source.num_frames)
+        if frames <= 0:
+            raise ValueError(f"{bag_path}: the scene bag holds no frames")
         camera = {"source": "bag", "bag_path": str(Path(bag_path).resolve())}
         drive = f"bag:{bag_path}"
     else:
+        frames = DEFAULT_DRIVE_FRAMES if frames is None else frames
         source = open_source("drive", drive, "", seed, width, height, fps, script_frames=frames)
         camera = {"source": "drive", "drive": drive, "seed": seed, "width": width, "height": height}
     graph = pipeline(method, camera={"max_frames": frames, "actuation_latency_frames": latency,
@@ -149,7 +173,7 @@ def _run_loop(method, frames, latency, width, height, fps, drive, seed, log_dir,
             from tqdm import tqdm
 
             bar = tqdm(total=frames, desc=f"loop {method}", unit="frame", leave=False, mininterval=1.0)
-        while time.monotonic() < deadline and len(recorder.applied) < frames:
+        while time.monotonic() < deadline and len(recorder.applied) < frames and recorder.source_ended_at is None:
             executor.spin_once(timeout_sec=0.1)
             if bar is not None:
                 bar.update(len(recorder.applied) - bar.n)
@@ -224,6 +248,10 @@ def _score(recorder: "LoopRecorder", frames: int, method: str, latency: int, fps
         "height": height,
         "frames_requested": frames,
         "incomplete": (None if len(applied) >= frames else
+                       f"{len(applied)} of {frames} frames recorded: the camera's source ended at frame "
+                       f"{recorder.source_ended_at} (a recording frame it could not read: see the camera_bridge "
+                       f"log); events after frame {max(applied, default=-1)} are not scored"
+                       if recorder.source_ended_at is not None else
                        f"{len(applied)} of {frames} frames recorded before the run's time limit; events after "
                        f"frame {max(applied, default=-1)} are not scored"),
         "frames_published": len(applied),
