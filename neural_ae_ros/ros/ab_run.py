@@ -183,6 +183,7 @@ def _run(method_a, method_b, scene_bag, out_dir, bag_dir, pace, n, fps, scene_in
     methods = {"a": method_a, "b": method_b}
     camera = {"source": "bag", "bag_path": str(scene_bag.resolve()), "max_frames": n, "frame_rate_hz": fps,
               "actuation_latency_frames": latency, "lockstep_timeout_s": 1.0, "max_frames_in_flight": 2,
+              "in_flight_timeout_s": 3.0,
               "pace": "pipeline" if pace == "lockstep" else "frame_rate"}
     graphs = {s: perception_pipeline(methods[s], s, camera=dict(camera), wait_for_recorder=True) for s in SIDES}
     domain = free_domain_id()
