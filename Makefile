@@ -29,6 +29,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_isp.py
 	$(PY) benchmarks/bench_detector.py
 	$(PY) benchmarks/bench_scenes.py
+	$(PY) benchmarks/bench_graph.py
 
 clean:
 	rm -rf build $(OUT) .pytest_cache
