@@ -19,8 +19,8 @@ def add_commands(subparsers) -> None:
     p.add_argument("--frames", type=int, default=None, help="play only the first N frames (default: all)")
     p.add_argument("--latency", type=int, default=None, help="actuation latency in frames (default: config)")
     p.add_argument("--timeout-s", type=float, default=None,
-                   help="give up after this many seconds (default: 120 s + 10x the recording's length)")
-    p.add_argument("--stall-timeout-s", type=float, default=20.0,
+                   help="give up after this many seconds (default: none; a side ends complete or stalled)")
+    p.add_argument("--stall-timeout-s", type=float, default=60.0,
                    help="a side from which nothing came for this long ends; its remaining frames are missing")
     p.set_defaults(func=_ab_eval)
 

@@ -15,8 +15,8 @@ before last came back (``max_frames_in_flight``), so no queue overflows and no f
 
 Faults: a node process that dies is recorded (side, node, exit code, last frame recorded
 before) and the run goes on; a side ends when every frame is recorded, or when nothing has come
-from it for ``stall_timeout_s`` (its remaining frames are reported missing); the whole run ends
-at ``timeout_s`` at the latest. A scene bag that cannot be read fully fails before anything starts.
+from it for ``stall_timeout_s`` (its remaining frames are reported missing); with ``timeout_s``
+the whole run ends then at the latest (default: no limit; the cameras stop after the recording). A scene bag that cannot be read fully fails before anything starts.
 """
 from __future__ import annotations
 
@@ -139,7 +139,7 @@ def _target_level_dn(method: str, ae_params: Dict) -> Optional[float]:
 
 
 def run_ab(method_a: str, method_b: str, scene_bag, out_dir, pace: str = "lockstep", frames: Optional[int] = None,
-           timeout_s: Optional[float] = None, stall_timeout_s: float = 20.0, thumbnail_width: int = 160,
+           timeout_s: Optional[float] = None, stall_timeout_s: float = 60.0, thumbnail_width: int = 160,
            latency: Optional[int] = None, progress: bool = True, on_started=None) -> Dict:
     """Run both sides, record, then return ``{"bags": {side: path}, "run": {...}}`` (scoring is
     :func:`neural_ae_ros.evaluation.ab_report.score_and_report`). ``on_started(log_dir, procs)``:
@@ -218,7 +218,8 @@ def _run(method_a, method_b, scene_bag, out_dir, bag_dir, pace, n, fps, scene_in
                 procs.append((s, node.executable, start_node_process(node.module, ros_args(node), log, env), log))
         if on_started is not None:
             on_started(log_dir, [(s, m, p) for s, m, p, _ in procs])
-        deadline = time.monotonic() + (timeout_s or (120.0 + 10.0 * n / fps))
+        # no fixed limit by default: a side ends complete or stalled (the cameras stop at n frames)
+        deadline = time.monotonic() + timeout_s if timeout_s else float("inf")
         if progress:
             from tqdm import tqdm
 
@@ -242,6 +243,10 @@ def _run(method_a, method_b, scene_bag, out_dir, bag_dir, pace, n, fps, scene_in
                 if st.end_reason is None:
                     if st.complete():
                         st.end_reason = "complete"
+                    elif (len(st.exposures) >= n and now - st.last_message > 2.0
+                          and any(d["namespace"] == st.name and d["node"] in ("isp_node", "detector_node") for d in deaths)):
+                        st.end_reason = (f"all {n} frames captured; no more detections can come (a node of the "
+                                         f"side died) after {len(st.detected)} of {n} frames")
                     elif now - st.last_message > stall_timeout_s:
                         st.end_reason = (f"stalled: nothing recorded for {stall_timeout_s:.0f} s after "
                                          f"{len(st.detected)} of {n} frames")

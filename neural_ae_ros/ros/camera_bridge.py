@@ -77,7 +77,8 @@ class CameraBridge(Node):
         self._waiting_since = None  # lockstep: monotonic time we started waiting for a command
         self._wait_started = time.monotonic()
         # frames in flight (A/B runs): stamps of published frames not yet back from the detector
-        self._in_flight = {}  # stamp_key -> frame_index
+        self._in_flight = {}  # stamp_key -> (frame_index, monotonic capture time)
+        self._slowest_round_trip_s = 0.0  # capture -> its detections back, slowest so far
         self._newest_detected = -1
         self._in_flight_since = None  # monotonic time the gate closed
         self._downstream_lost = False  # detections stopped: the camera goes on without waiting
@@ -140,11 +141,13 @@ class CameraBridge(Node):
 
     # -- frames in flight -------------------------------------------------------------------
     def _on_detections(self, msg: Detection2DArray) -> None:
-        index = self._in_flight.pop(stamp_key(msg.header), None)
-        if index is None:
+        entry = self._in_flight.pop(stamp_key(msg.header), None)
+        if entry is None:
             return
+        index, captured_t = entry
+        self._slowest_round_trip_s = max(self._slowest_round_trip_s, time.monotonic() - captured_t)
         self._newest_detected = max(self._newest_detected, index)
-        for key in [k for k, i in self._in_flight.items() if i < index]:
+        for key in [k for k, (i, _) in self._in_flight.items() if i < index]:
             del self._in_flight[key]  # older frames the detector never answered (dropped there)
         self._in_flight_since = None
         if self._downstream_lost:
@@ -152,9 +155,13 @@ class CameraBridge(Node):
             self.health.clear("in_flight_timeout")
             self.get_logger().info(f"detections returned (frame {index}): waiting for them again")
 
+    #: A detector this many times slower than its slowest answer so far is taken for gone.
+    IN_FLIGHT_TIMEOUT_FACTOR = 5.0
+
     def _downstream_ready(self) -> bool:
         """``max_frames_in_flight``: True while fewer frames than that are published and not yet
-        answered on ``detections``; after ``in_flight_timeout_s`` of waiting, True until
+        answered on ``detections``; after waiting ``in_flight_timeout_s`` (or 5x the slowest
+        round trip so far, if longer: a loaded machine is not a dead detector), True until
         detections return (reported on /diagnostics)."""
         limit = self.params["max_frames_in_flight"]
         if limit <= 0 or self._downstream_lost or self.frame_index - 1 - self._newest_detected < limit:
@@ -163,12 +170,12 @@ class CameraBridge(Node):
         now = time.monotonic()
         if self._in_flight_since is None:
             self._in_flight_since = now
-        timeout = self.params["in_flight_timeout_s"]
+        timeout = max(self.params["in_flight_timeout_s"], self.IN_FLIGHT_TIMEOUT_FACTOR * self._slowest_round_trip_s)
         if now - self._in_flight_since < timeout:
             return False
         self._downstream_lost = True
         self.health.problem("in_flight_timeout",
-                            f"no detections of frame {self._newest_detected + 1} after {timeout} s: capturing "
+                            f"no detections of frame {self._newest_detected + 1} after {timeout:.1f} s: capturing "
                             f"frame {self.frame_index} on without waiting until detections return", ERROR)
         return True
 
@@ -233,7 +240,7 @@ class CameraBridge(Node):
         try:
             self.exposure_pub.publish(applied_to_msg(exposure, header, mean_level_dn, self.fallback_active))
             if self.params["max_frames_in_flight"] > 0:
-                self._in_flight[stamp_key(header)] = self.frame_index
+                self._in_flight[stamp_key(header)] = (self.frame_index, time.monotonic())
             self.image_pub.publish(raw_to_image(raw, header))
             self.health.frame_out()
         except Exception as exc:  # RCLError under overload: drop the frame, keep running
