@@ -49,6 +49,9 @@ from .loop import free_domain_id
 from .processes import start_node_process, stop_processes
 
 PACES = ("stamps", "lockstep")
+#: Once a side's camera captured every frame, the seconds of silence after which no more
+#: detections are expected (the camera waits for them while they come).
+DRAIN_S = 10.0
 SIDES = ("a", "b")
 
 
@@ -247,6 +250,9 @@ def _run(method_a, method_b, scene_bag, out_dir, bag_dir, pace, n, fps, scene_in
                           and any(d["namespace"] == st.name and d["node"] in ("isp_node", "detector_node") for d in deaths)):
                         st.end_reason = (f"all {n} frames captured; no more detections can come (a node of the "
                                          f"side died) after {len(st.detected)} of {n} frames")
+                    elif len(st.exposures) >= n and now - st.last_message > DRAIN_S:
+                        st.end_reason = (f"all {n} frames captured; nothing more came for {DRAIN_S:.0f} s: "
+                                         f"{n - len(st.detected)} without detections")
                     elif now - st.last_message > stall_timeout_s:
                         st.end_reason = (f"stalled: nothing recorded for {stall_timeout_s:.0f} s after "
                                          f"{len(st.detected)} of {n} frames")

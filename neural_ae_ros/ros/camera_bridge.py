@@ -161,7 +161,8 @@ class CameraBridge(Node):
     def _downstream_ready(self) -> bool:
         """``max_frames_in_flight``: True while fewer frames than that are published and not yet
         answered on ``detections``; after waiting ``in_flight_timeout_s`` (or 5x the slowest
-        round trip so far, if longer: a loaded machine is not a dead detector), True until
+        round trip so far, if longer: a loaded machine is not a dead detector; before the first
+        detections at least ``wait_timeout_s``: the first inference warms up), True until
         detections return (reported on /diagnostics)."""
         limit = self.params["max_frames_in_flight"]
         if limit <= 0 or self._downstream_lost or self.frame_index - 1 - self._newest_detected < limit:
@@ -171,6 +172,8 @@ class CameraBridge(Node):
         if self._in_flight_since is None:
             self._in_flight_since = now
         timeout = max(self.params["in_flight_timeout_s"], self.IN_FLIGHT_TIMEOUT_FACTOR * self._slowest_round_trip_s)
+        if self._slowest_round_trip_s == 0.0:  # the detector's first inference (warm-up) is slow
+            timeout = max(timeout, self.params["wait_timeout_s"])
         if now - self._in_flight_since < timeout:
             return False
         self._downstream_lost = True
