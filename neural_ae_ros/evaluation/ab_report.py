@@ -20,8 +20,8 @@ from .ab_scoring import Recording, _stamp_ns, read_recording, score_side
 
 #: Frames after an event shown side by side (the moment, the settling, settled).
 MOMENT_OFFSETS = (0, 3, 10, 30)
-#: Box colour per side in the thumbnails.
-SIDE_COLOURS = {"a": (255, 80, 40), "b": (40, 200, 255)}
+#: Colour per side: trace, missing-frame shading and boxes in the thumbnails.
+SIDE_COLOURS = {"a": (230, 90, 30), "b": (30, 140, 230)}
 SUMMARY_KEYS = ("method", "map", "ap", "frames_scored", "frames_missing", "missing", "step_events", "oscillation",
                 "node_deaths", "end_reason", "map_reason", "frames", "num_gt", "num_det")
 
@@ -66,11 +66,12 @@ def traces_png(full: Dict[str, dict], events: List[dict]) -> str:
         tr = s.get("exposure_trace") or []
         idx = np.array([t["index"] for t in tr])
         label = f"{side}: {s.get('method')}"
+        colour = np.array(SIDE_COLOURS.get(side, (128, 128, 128))) / 255
         if len(idx):
-            ax_e.semilogy(idx, np.array([t["effective_exposure_s"] for t in tr]) * 1e3, label=label)
-            ax_l.plot(idx, [t["mean_level_dn"] for t in tr], label=label)
+            ax_e.semilogy(idx, np.array([t["effective_exposure_s"] for t in tr]) * 1e3, label=label, color=colour)
+            ax_l.plot(idx, [t["mean_level_dn"] for t in tr], label=label, color=colour)
         for gap in s.get("missing", []):
-            ax_e.axvspan(gap["first"] - 0.5, gap["last"] + 0.5, color=np.array(SIDE_COLOURS[side]) / 255, alpha=0.15)
+            ax_e.axvspan(gap["first"] - 0.5, gap["last"] + 0.5, color=colour, alpha=0.15)
     for ax in (ax_e, ax_l):
         for e in events:
             ax.axvline(e["frame"], color="k", ls=":", lw=1)
