@@ -78,7 +78,8 @@ class CameraBridge(Node):
         self._wait_started = time.monotonic()
         # frames in flight (A/B runs): stamps of published frames not yet back from the detector
         self._in_flight = {}  # stamp_key -> (frame_index, monotonic capture time)
-        self._slowest_round_trip_s = 0.0  # capture -> its detections back, slowest so far
+        self._slowest_round_trip_s = 0.0  # capture -> its detections back, slowest so far (after the first)
+        self._first_detection_back = False
         self._newest_detected = -1
         self._in_flight_since = None  # monotonic time the gate closed
         self._downstream_lost = False  # detections stopped: the camera goes on without waiting
@@ -145,7 +146,9 @@ class CameraBridge(Node):
         if entry is None:
             return
         index, captured_t = entry
-        self._slowest_round_trip_s = max(self._slowest_round_trip_s, time.monotonic() - captured_t)
+        if self._newest_detected >= 0:  # the first round trip is the detector's warm-up: not a measure
+            self._slowest_round_trip_s = max(self._slowest_round_trip_s, time.monotonic() - captured_t)
+        self._first_detection_back = True
         self._newest_detected = max(self._newest_detected, index)
         for key in [k for k, (i, _) in self._in_flight.items() if i < index]:
             del self._in_flight[key]  # older frames the detector never answered (dropped there)
@@ -172,7 +175,7 @@ class CameraBridge(Node):
         if self._in_flight_since is None:
             self._in_flight_since = now
         timeout = max(self.params["in_flight_timeout_s"], self.IN_FLIGHT_TIMEOUT_FACTOR * self._slowest_round_trip_s)
-        if self._slowest_round_trip_s == 0.0:  # the detector's first inference (warm-up) is slow
+        if not self._first_detection_back:  # the detector's first inference (warm-up) is slow
             timeout = max(timeout, self.params["wait_timeout_s"])
         if now - self._in_flight_since < timeout:
             return False
