@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_detector.py
 	$(PY) benchmarks/bench_scenes.py
 	$(PY) benchmarks/bench_hdr_merge.py
+	$(PY) benchmarks/bench_graph.py
 
 clean:
 	rm -rf build $(OUT) .pytest_cache

@@ -120,3 +120,23 @@ def vehicle(method: str = "average", namespace: str = "", source: str = "", came
     if perception:
         nodes += [NodeLaunch("isp_node", namespace, {}), NodeLaunch("detector_node", namespace, dict(detector or {}))]
     return extra + nodes
+
+
+def perception_pipeline(method: str = "average", namespace: str = "", camera: Optional[Dict] = None,
+                        ae: Optional[Dict] = None, isp: Optional[Dict] = None, detector: Optional[Dict] = None,
+                        wait_for_recorder: bool = False) -> List[NodeLaunch]:
+    """The exposure loop of :func:`pipeline` plus what perception sees: isp_node (raw -> rgb8)
+    and detector_node (rgb8 -> detections). One side of an A/B run (``neural-ae ab-eval``).
+
+    ``wait_for_recorder``: the camera holds its first frame until the loop, the ISP and one
+    recorder listen on ``image_raw``/``exposure`` (the ISP and detector count frames on
+    ``exposure`` too)."""
+    cam = dict(camera or {})
+    if wait_for_recorder:
+        needs_raw = method_needs_raw(method)
+        cam.setdefault("wait_for_image_subscribers", (2 if needs_raw else 1) + 1)  # + isp_node
+        # ae_controller + isp_node + detector_node + the recorder
+        cam.setdefault("wait_for_exposure_subscribers", 4)
+    return [*pipeline(method, namespace, cam, ae),
+            NodeLaunch("isp_node", namespace, dict(isp or {})),
+            NodeLaunch("detector_node", namespace, dict(detector or {}))]

@@ -159,6 +159,19 @@ NODE_PARAMETERS: Dict[str, List[ParamSpec]] = {
                   "capturing frame f, wait up to this long for the command from frame f - 1 - latency, so "
                   "every command lands exactly on its frame (deterministic simulation and A/B runs).",
                   _cam("lockstep_timeout_s"), low=0.0, high=10.0),
+        ParamSpec("pace", str,
+                  "frame_rate: capture on a timer at frame_rate_hz (the recording's pace); pipeline: capture as "
+                  "soon as the gates (lockstep command, frames in flight) open, as fast as the graph goes "
+                  "(frame_rate_hz still sets the exposure limit 1/frame_rate_hz).",
+                  _cam("pace"), choices=("frame_rate", "pipeline"), read_only=True),
+        ParamSpec("max_frames_in_flight", int,
+                  "0: off. N > 0: capture frame f only once detections of frame f - N came back on "
+                  "'detections' (no frame is dropped by a slower ISP/detector; A/B runs).",
+                  _cam("max_frames_in_flight"), low=0, high=3),
+        ParamSpec("in_flight_timeout_s", float,
+                  "Longest wait for those detections (s); past it the camera goes on without waiting until "
+                  "detections return (a dead detector never stalls the camera).",
+                  _cam("in_flight_timeout_s"), low=0.1, high=60.0),
         ParamSpec("wait_for_image_subscribers", int,
                   "Hold the first frame until image_raw has this many subscribers (0: start at once).",
                   _cam("wait_for_image_subscribers"), low=0, high=64, read_only=True),

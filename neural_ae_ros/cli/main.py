@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "neural_ae_ros.cli.benchmark",
     "neural_ae_ros.cli.personalize",
     "neural_ae_ros.cli.bringup",
+    "neural_ae_ros.cli.abeval",
 )
 
 
