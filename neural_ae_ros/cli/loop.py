@@ -5,7 +5,8 @@ from pathlib import Path
 
 
 def add_commands(subparsers) -> None:
-    p = subparsers.add_parser("loop", help="run camera_bridge -> histogram_node -> ae_controller over DDS")
+    p = subparsers.add_parser("loop", help="run camera_bridge -> histogram_node (+ isp_node -> detector_node for "
+                                          "semantic methods) -> ae_controller over DDS")
     from neural_ae_ros.ae import SMOOTHING_MODES, available_methods
 
     p.add_argument("--method", default="average", choices=available_methods(), help="AE method")
@@ -22,6 +23,11 @@ def add_commands(subparsers) -> None:
     p.add_argument("--fps", type=float, default=None)
     p.add_argument("--timeout-s", type=float, default=None,
                    help="give up after this many seconds (default: 60 s + 3x the run's real-time length)")
+    p.add_argument("--network-weights", default=None,
+                   help="learned methods: exposure-network weights (default: neural_ae_ros/data/ae/<method>.pt)")
+    p.add_argument("--detector", default=None,
+                   help="semantic methods: the method's own detector (default: <weights stem>_detector.pt beside "
+                        "the weights)")
     p.add_argument("--json", type=Path, default=None, help="write the result record here")
     p.add_argument("--log-dir", type=Path, default=None, help="node logs (default: a temp dir)")
     p.set_defaults(func=_run)
@@ -53,7 +59,8 @@ def _run(args) -> int:
         raise SystemExit(f"--latency {args.latency}: must be in 0..5")
     result = run_loop(method=args.method, frames=args.frames, latency=args.latency, width=args.width,
                       height=args.height, fps=args.fps, drive=args.drive, seed=args.seed, log_dir=args.log_dir,
-                      bag_path=args.bag, timeout_s=args.timeout_s, extra_ae_params={"smoothing": args.smoothing} if args.smoothing else None)
+                      bag_path=args.bag, timeout_s=args.timeout_s, extra_ae_params={"smoothing": args.smoothing} if args.smoothing else None,
+                      network_weights=args.network_weights, detector_checkpoint=args.detector)
     if args.json:
         write_json(result, args.json)
     print(summary_line(result))
