@@ -124,7 +124,8 @@ def test_neural_ae_loop_runs_hybrid_nn_with_isp_and_detector(tmp_path):
     out = tmp_path / "loop.json"
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     cmd = [sys.executable, "-m", "neural_ae_ros.cli.main", "loop", "--method", "hybrid_nn", "--network-weights",
-           str(ckpt), "--frames", "12", "--fps", "4", "--width", "320", "--height", "192", "--drive", "step_test",
+           str(ckpt), "--frames", "20", "--fps", "3", "--width", "320", "--height", "192", "--drive", "step_test",
+           "--features-timeout-s", "5",  # wait for the detector even on a loaded machine
            "--json", str(out), "--log-dir", str(tmp_path / "logs"), "--timeout-s", "400"]
     t0 = time.monotonic()
     res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=480)
@@ -140,6 +141,9 @@ def test_neural_ae_loop_runs_hybrid_nn_with_isp_and_detector(tmp_path):
     assert sem["serialized_bytes_per_frame"] < 1_000_000
     assert sem["serialized_bytes_per_frame"] >= 4 * POOLED_SIZE
     assert (tmp_path / "logs" / "detector_node.log").is_file() and (tmp_path / "logs" / "isp_node.log").is_file()
+    # and the controller decided from them (frames the detector skipped fall back, and say so)
+    diag = r["ae_controller_diagnostics"]
+    assert int(diag["decisions_without_features"]) < int(diag["frames_out"]), (diag, logs)
     print(f"loop hybrid_nn: {time.monotonic() - t0:.0f} s, semantic {sem}")
 
 
