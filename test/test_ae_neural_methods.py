@@ -172,3 +172,28 @@ def test_every_method_runs_batched_with_the_single_frame_decision(checkpoints, m
     assert batched.shape == (4,) and batched.dtype == torch.float64
     np.testing.assert_allclose(batched.numpy(), single, rtol=1e-5)
     assert np.ptp(single) > 1e-3  # the decision depends on the frame
+
+
+def test_benchmark_runs_every_method_through_the_batched_path(checkpoints):
+    """The benchmark's one path (MethodPolicy -> adjustment_factors) gives the classical methods
+    the exposure of the one-step controller path (paper_ema, mu = 0) and a learned method the
+    decision of its network on that frame."""
+    from neural_ae_ros.detector.inference import load_detector
+    from neural_ae_ros.evaluation.benchmark import MethodPolicy, MethodUnderTest
+    from neural_ae_ros.evaluation.headroom_run import PairCapture, one_step_exposure
+
+    rng = np.random.default_rng(3)
+    rad = (rng.uniform(0.1, 3.0, size=(3, 24, 32)).repeat(8, 1).repeat(8, 2) * 2e4).astype(np.float32)
+    cap = PairCapture(rad, rad * 1.1, noise_seed=5)
+    kappas = [1 / 4, 4.0, 1 / 1.5, 1.5]
+    det = load_detector(None)
+    for name in ("average", "gradient"):
+        got = MethodPolicy(MethodUnderTest(name), det).effective_exposures_s(cap, kappas)
+        want = [one_step_exposure(cap, name, kappa, mu=0.0) for kappa in kappas]
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+    policy = MethodPolicy(MethodUnderTest("histogram_nn", None, str(checkpoints["histogram_nn"])), det)
+    got = policy.effective_exposures_s(cap, kappas)
+    for kappa, e in zip(kappas, got):
+        raw, t, k = cap.raw(1, kappa * cap.e_base_s)
+        obs = Observation(FrameExposure(t, k, 0), histograms=histogram_stack(raw.numpy().astype(np.uint16), 4095))
+        assert e == pytest.approx(t * k * policy.ae.next_exposure(obs).adjustment_factor, rel=1e-4)
