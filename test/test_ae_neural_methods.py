@@ -197,3 +197,23 @@ def test_benchmark_runs_every_method_through_the_batched_path(checkpoints):
         raw, t, k = cap.raw(1, kappa * cap.e_base_s)
         obs = Observation(FrameExposure(t, k, 0), histograms=histogram_stack(raw.numpy().astype(np.uint16), 4095))
         assert e == pytest.approx(t * k * policy.ae.next_exposure(obs).adjustment_factor, rel=1e-4)
+
+
+def test_graph_adds_isp_and_the_methods_own_detector_for_feature_methods(tmp_path):
+    from neural_ae_ros.graph import pipeline, ros_args
+
+    weights = tmp_path / "w" / "hybrid_nn.pt"
+    nodes = {n.executable: n for n in pipeline("hybrid_nn", network_weights=str(weights), wait_for_recorder=True)}
+    assert set(nodes) == {"camera_bridge", "histogram_node", "isp_node", "detector_node", "ae_controller"}
+    assert nodes["detector_node"].parameters == {"checkpoint": str(tmp_path / "w" / "hybrid_nn_detector.pt"),
+                                                 "ae_checkpoint": str(weights)}
+    assert nodes["ae_controller"].parameters["network_weights"] == str(weights)
+    assert f"network_weights:={weights}" in ros_args(nodes["ae_controller"])
+    # the camera waits for the ISP too (image) and for the ISP and detector (exposure records)
+    assert nodes["camera_bridge"].parameters["wait_for_image_subscribers"] == 2
+    assert nodes["camera_bridge"].parameters["wait_for_exposure_subscribers"] == 4
+    # a histogram-only network needs neither ISP nor detector; its default weights are the shipped file
+    plain = {n.executable: n for n in pipeline("histogram_nn")}
+    assert set(plain) == {"camera_bridge", "histogram_node", "ae_controller"}
+    assert plain["ae_controller"].parameters["network_weights"] == str(default_weights("histogram_nn"))
+    assert "network_weights" not in {n.executable: n for n in pipeline("average")}["ae_controller"].parameters
