@@ -80,7 +80,7 @@ class AeControllerNode(Node):
         self._features: "OrderedDict[int, Any]" = OrderedDict()  # stamp -> vector, or the reason it is unusable
         self._awaiting: "OrderedDict[int, tuple]" = OrderedDict()  # stamp -> (parts, deadline), in order
         self._newest_decided = -1
-        self.create_timer(_FEATURE_POLL_S, self._drain_awaiting)
+        self._feature_timer = None  # checks deadlines, only while the method uses features
         self.cmd_pub = self.create_publisher(ExposureCommand, topics.EXPOSURE_COMMAND, topics.RECORD_QOS)
         self.create_subscription(CameraExposureInfo, topics.CAMERA_EXPOSURE_INFO, self._on_camera_info,
                                  topics.LATCHED_QOS)
@@ -157,9 +157,11 @@ class AeControllerNode(Node):
         if wants_features and self.features_sub is None:
             self.features_sub = self.create_subscription(SemanticFeatures, topics.SEMANTIC_FEATURES,
                                                          self._on_features, topics.RECORD_QOS)
+            self._feature_timer = self.create_timer(_FEATURE_POLL_S, self._on_feature_timer)
         elif not wants_features and self.features_sub is not None:
             self.destroy_subscription(self.features_sub)
-            self.features_sub = None
+            self.destroy_timer(self._feature_timer)
+            self.features_sub = self._feature_timer = None
             self._features.clear()
         if not wants_features:
             self._drain_awaiting(flush=True)
@@ -192,6 +194,10 @@ class AeControllerNode(Node):
         self._features[stamp] = data.copy()
         while len(self._features) > _MAX_FEATURES:
             self._features.popitem(last=False)
+        self._drain_awaiting()
+
+    @guarded(cause="features_timer")
+    def _on_feature_timer(self) -> None:
         self._drain_awaiting()
 
     def _drain_awaiting(self, flush: bool = False) -> None:
