@@ -42,7 +42,8 @@ def hybrid_loop(tmp_path):
     ckpt = _checkpoint(tmp_path)
     ns = "/nnae"
     procs = [start_node("ae_controller", {"method": "hybrid_nn", "network_weights": str(ckpt),
-                                          "features_timeout_s": 0.3}, tmp_path / "ae.log", ns),
+                                          "features_timeout_s": 2.0},  # the test process is slow under load
+                         tmp_path / "ae.log", ns),
              start_node("histogram_node", {}, tmp_path / "hist.log", ns),
              start_node("camera_bridge", {"drive": "step_test", "width": 64, "height": 64, "frame_rate_hz": 10.0},
                         tmp_path / "camera.log", ns)]
@@ -95,9 +96,13 @@ def test_hybrid_controller_runs_in_the_loop_and_survives_nan_features(hybrid_loo
     assert wait_for_log(log, "/nnae/semantic_features stamp", node), log.read_text()[-2000:]
     assert wait_for_log(log, "features hold 1 NaN/inf values", node), log.read_text()[-2000:]
     assert wait_for_log(log, "detector node ae_checkpoint and network_weights differ", node), log.read_text()[-2000:]
-    # frames with good features were decided from both branches
-    assert any(kv.key == "decision_inputs" and kv.value == "histograms + semantic features"
-               for s in statuses for kv in s.values), [(kv.key, kv.value) for s in statuses[-3:] for kv in s.values]
+    # frames with good features were decided from both branches: fewer fallbacks than decisions
+    def counts(s):
+        v = {kv.key: kv.value for kv in s.values}
+        return int(v.get("decisions_without_features", -1)), int(v.get("frames_out", -1))
+
+    assert spin_until(node, lambda: any(0 <= counts(s)[0] < counts(s)[1] for s in statuses), timeout=30), \
+        [counts(s) for s in statuses[-5:]]
 
 
 def test_missing_weights_refuse_the_start_in_one_line(tmp_path):
