@@ -24,6 +24,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_ae_pipeline.py
+	$(PY) benchmarks/bench_ae_decision.py
 	$(PY) benchmarks/bench_loop_bag.py
 	$(PY) benchmarks/bench_transport.py
 	$(PY) benchmarks/bench_isp.py

@@ -71,8 +71,12 @@ def _method_parameters() -> List["ParamSpec"]:
     for name in AE_METHODS:
         for p in method_class(name).parameters:
             spec = ParamSpec(p.name, p.type, f"[{name}] {p.description}", _ae(p.name), low=p.low, high=p.high)
-            if p.name in out and out[p.name] != spec:
-                raise ValueError(f"AE parameter {p.name!r} declared differently by two methods")
+            if p.name in out:  # shared by several methods (same meaning): one spec naming them all
+                known = out[p.name]
+                if (known.type, known.low, known.high) != (p.type, p.low, p.high):
+                    raise ValueError(f"AE parameter {p.name!r} declared differently by two methods")
+                tag, rest = known.description.split("] ", 1)
+                spec = ParamSpec(p.name, p.type, f"{tag}, {name}] {rest}", _ae(p.name), low=p.low, high=p.high)
             out[p.name] = spec
     return list(out.values())
 
@@ -219,6 +223,10 @@ NODE_PARAMETERS: Dict[str, List[ParamSpec]] = {
                   ("detector.yaml", "detector_node", "nms_iou"), low=0.05, high=1.0),
         ParamSpec("max_detections", int, "At most this many detections per frame.",
                   ("detector.yaml", "detector_node", "max_detections"), low=1, high=1000),
+        ParamSpec("ae_checkpoint", str,
+                  "Exposure-network checkpoint (semantic_nn / hybrid_nn .pt) whose channel compression and pyramid "
+                  "pooling this node runs on the conv2 map, publishing the pooled vector (~18 KB/frame) on "
+                  "'semantic_features'; empty: none published.", default=""),
     ],
     "standin_camera_driver": [
         ParamSpec("frame_rate_hz", float, "Frames per second (Hz).", _standin("frame_rate_hz"), low=1.0, high=120.0),
@@ -275,6 +283,9 @@ NODE_PARAMETERS: Dict[str, List[ParamSpec]] = {
                   _ae("wait_for_applied_command")),
         ParamSpec("t_max_s", float, "Eq. 6 longest exposure time before gain is raised (s); 0: the camera's "
                   "announced T_max (camera_exposure_info).", _ae("t_max_s"), low=0.0, high=0.1),
+        ParamSpec("network_weights", str,
+                  "Learned methods (histogram_nn, semantic_nn, hybrid_nn): exposure-network weights (.pt); empty: "
+                  "the shipped neural_ae_ros/data/ae/<method>.pt.", _ae("network_weights")),
         *_method_parameters(),
     ],
 }

@@ -43,7 +43,7 @@ from neural_ae_ros.classes import CLASS_NAMES
 from neural_ae_ros.config import DATA_DIR
 from neural_ae_ros.evaluation.headroom import PooledConfig, bootstrap_weights, oracle_choice, paired_difference
 from neural_ae_ros.evaluation.headroom_run import (PairCapture, _commit, _detect_all, _machine, load_cached,
-                                                   match_scene, one_step_exposure, save_cached)
+                                                   match_scene, save_cached)
 from neural_ae_ros.evaluation.reports import write_report
 
 __all__ = ["BenchmarkSettings", "MethodUnderTest", "resolve_methods", "run_benchmark", "summarize_benchmark",
@@ -147,29 +147,41 @@ def resolve_methods(names: Sequence[str], weights_dir=AE_WEIGHTS_DIR, shared_det
 
 
 # ------------------------------------------------------------------------------ decisions
-class LearnedPolicy:
-    """An exposure network deciding frame 2's exposure from frame 1 (histograms and/or its own
-    detector's conv2 features of the developed frame 1)."""
+class MethodPolicy:
+    """Any method, classical or learned, deciding frame 2's exposure from frame 1 through the one
+    batched AE path (:meth:`~neural_ae_ros.ae.base.AutoExposureMethod.adjustment_factors`): all
+    of a pair's frame-1 captures (every shift and kappa side) in one call. Learned methods see
+    the 59 x 256 histograms and/or their own detector's conv2 features of the developed frame 1;
+    classical ones the raw mosaic and its mean green level. The method's ``u`` is applied in
+    full (no Eq. 4 bound on a classical method: its own limits apply)."""
 
     def __init__(self, method: MethodUnderTest, detector_runtime) -> None:
-        from neural_ae_ros.ae.training import load_ae_checkpoint
+        from neural_ae_ros.ae import make_method
 
-        self.net, _ = load_ae_checkpoint(method.ae_checkpoint, expected_method=method.name)
+        self.ae = make_method(method.name, **({"weights": method.ae_checkpoint} if method.name in LEARNED else {}))
         self.detector = detector_runtime
 
     @torch.no_grad()
-    def effective_exposure_s(self, cap: PairCapture, kappa: float) -> float:
+    def effective_exposures_s(self, cap: PairCapture, kappas: Sequence[float]) -> List[float]:
+        from neural_ae_ros.ae import INPUT_FEATURES, FrameBatch
         from neural_ae_ros.detector.inference import resize_rgb
-        from neural_ae_ros.imaging.histograms import histogram_stack_torch
+        from neural_ae_ros.imaging.exposure import FrameExposure
+        from neural_ae_ros.imaging.histograms import histogram_stack_torch, mean_green_level
 
-        e1 = kappa * cap.e_base_s
-        raw1, _, _ = cap.raw(1, e1)
-        hist = histogram_stack_torch(raw1, int(cap.sensor.white_level_dn)) if "histograms" in self.net.inputs else None
+        shots = [cap.raw(1, kappa * cap.e_base_s) for kappa in kappas]
+        raws = torch.stack([r for r, _, _ in shots])
+        raw_dn = raws.numpy().astype(np.uint16)
         feats = None
-        if "features" in self.net.inputs:
-            rgb = resize_rgb(cap.isp(raw1).clamp(0, 1)[None], self.detector.input_size)
+        if INPUT_FEATURES in self.ae.inputs:
+            rgb = resize_rgb(cap.isp(raws).clamp(0, 1), self.detector.input_size)
             feats = self.detector.model.extract_features(rgb)
-        return float(e1 * float(self.net(histograms=hist, features=feats)[0]))
+        batch = FrameBatch([FrameExposure(t, k, frame_index=0) for _, t, k in shots],
+                           mean_level_dn=np.array([mean_green_level(r) for r in raw_dn]), raw=raw_dn,
+                           histograms=histogram_stack_torch(raws, int(cap.sensor.white_level_dn)), features=feats,
+                           white_level_dn=int(cap.sensor.white_level_dn),
+                           black_level_dn=float(cap.sensor.black_level_dn))
+        u = self.ae.adjustment_factors(batch)
+        return [float(e.effective_exposure_s * float(ui)) for e, ui in zip(batch.exposures, u)]
 
 
 def _frame2_images(cap: PairCapture, exposures: Dict[str, float], input_size) -> list:
@@ -194,14 +206,9 @@ def method_exposures(method: MethodUnderTest, cap: PairCapture, settings: Benchm
     """Key -> frame-2 effective exposure (s) for every shift and kappa side (or the oracle sweep)."""
     if method.name == "oracle":
         return {_oracle_key(ev): cap.e_base_s * 2.0 ** ev for ev in settings.oracle_evs()}
-    out = {}
-    for k in settings.shifts:
-        for kappa in (1.0 / k, k):
-            if method.name in CLASSICAL:
-                out[_kappa_key(k, kappa)] = one_step_exposure(cap, method.name, kappa, mu=0.0)
-            else:
-                out[_kappa_key(k, kappa)] = policy.effective_exposure_s(cap, kappa)
-    return out
+    draws = [(k, kappa) for k in settings.shifts for kappa in (1.0 / k, k)]
+    exposures = policy.effective_exposures_s(cap, [kappa for _, kappa in draws])
+    return {_kappa_key(k, kappa): e for (k, kappa), e in zip(draws, exposures)}
 
 
 # ------------------------------------------------------------------------------ runner
@@ -218,8 +225,8 @@ def run_benchmark(scenes, method_names: Sequence[str], settings: BenchmarkSettin
     runtimes, policies = {}, {}
     for m in methods:
         runtimes[m.name] = load_detector(m.detector, score_threshold=settings.detector_score_threshold)
-        if m.name in LEARNED:
-            policies[m.name] = LearnedPolicy(m, runtimes[m.name])
+        if m.name != "oracle":
+            policies[m.name] = MethodPolicy(m, runtimes[m.name])
     records = load_scene_index(scenes)
     if max_scenes:
         records = records[:max_scenes]
