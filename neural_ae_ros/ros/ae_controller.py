@@ -149,11 +149,10 @@ class AeControllerNode(Node):
             method.swap_weights(msg.path, expected_sha256=msg.sha256)
         except Exception as exc:  # noqa: BLE001 - CheckpointError, OSError, torch errors: refuse, keep running
             running = getattr(method, "weights_sha256", "") or "none"
-            self.health.problem("weights_refused", f"{where}: refused: {exc}; still running weights "
-                                f"{running[:12]}", level=ERROR)
+            self.health.problem(cause_of(str(exc), "weights_refused: "), f"{where}: refused: {exc}; still running "
+                                f"weights {running[:12]}...", level=ERROR)
             return False
         self.weights_announced = msg
-        self.health.clear("weights_refused")
         self.get_logger().info(f"attention_rl weights swapped in: profile {msg.profile!r}, {msg.labels} feedback "
                                f"labels, sha256 {msg.sha256[:12]}... ({msg.path})")
         self._announce_active(method, msg.profile, msg.labels)
