@@ -26,6 +26,8 @@ ARGUMENTS = (
     ("drive", "", "built-in drive (empty: config/scene_source.yaml)", None),
     ("source", "", "'drive' or 'bag' (empty: config/scene_source.yaml)", None),
     ("bag_path", "", "scene recording for source:=bag", None),
+    ("personalize", "false", "attention_rl: also start personalization_node (feedback -> fine-tuned weights)",
+     ("true", "false")),
 )
 
 
@@ -39,7 +41,8 @@ def _nodes(context):
             camera[key] = value[key]
     return [Node(package="neural_ae_ros", executable=n.executable, namespace=n.namespace or None,
                  parameters=[n.parameters] if n.parameters else [], output="screen", emulate_tty=True)
-            for n in pipeline(value["method"], namespace=value["namespace"], camera=camera)]
+            for n in pipeline(value["method"], namespace=value["namespace"], camera=camera,
+                              personalize=value["personalize"] == "true")]
 
 
 def generate_launch_description():

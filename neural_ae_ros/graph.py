@@ -38,12 +38,15 @@ class NodeLaunch:
 
 
 def pipeline(method: str = "average", namespace: str = "", camera: Optional[Dict] = None,
-             ae: Optional[Dict] = None, wait_for_recorder: bool = False) -> List[NodeLaunch]:
+             ae: Optional[Dict] = None, wait_for_recorder: bool = False, personalize: bool = False,
+             personalization: Optional[Dict] = None) -> List[NodeLaunch]:
     """camera_bridge -> histogram_node -> ae_controller -> camera_bridge (+ isp_node -> ae_controller
     for methods that work on RGB).
 
     ``camera``/``ae``: parameter overrides. ``wait_for_recorder``: the camera holds its first
     frame until the pipeline and one extra ``exposure`` subscriber (a recorder) are connected.
+    ``personalize``: for RGB methods (attention_rl) also ``personalization_node`` (feedback ->
+    fine-tuned weights swapped into the controller), with ``personalization`` overrides.
     """
     if method not in AE_METHODS:
         raise ValueError(f"unknown AE method {method!r}; expected one of {', '.join(AE_METHODS)}")
@@ -59,6 +62,8 @@ def pipeline(method: str = "average", namespace: str = "", camera: Optional[Dict
     if method_needs_rgb(method):
         # 2x2 binning (half resolution, ~3x faster than demosaicing): the network sees 64 x 64 anyway
         nodes.append(NodeLaunch("isp_node", namespace, {"binning": True}))
+        if personalize:
+            nodes.append(NodeLaunch("personalization_node", namespace, dict(personalization or {})))
     return nodes + [NodeLaunch("camera_bridge", namespace, cam)]
 
 

@@ -102,3 +102,11 @@ def test_method_argument_offers_exactly_the_registered_methods(launch_api):
     assert list(declared["method"].choices) == list(AE_METHODS)
     with pytest.raises(ValueError, match="magic"):
         _run(launch, module, method="magic")
+
+
+def test_personalize_argument_adds_the_personalization_node_for_rgb_methods(launch_api):
+    launch, module = launch_api
+    _, _, nodes = _run(launch, module, method="attention_rl", personalize="true")
+    assert _as_graph(nodes) == [("neural_ae_ros", n.executable, n.namespace, n.parameters)
+                                for n in pipeline("attention_rl", personalize=True)]
+    assert "personalization_node" in {n.executable for n in nodes}
