@@ -63,17 +63,23 @@ class Harness:
 
     def feedback(self, stamp_s, label, giver, profile="fleet", timeout=60.0) -> FeedbackResult:
         """Send one label and wait for its answer."""
-        before = len(self.results)
         self.feedback_pub.publish(ExposureFeedback(header=_header(stamp_s), label=label, giver=giver, profile=profile))
-        assert spin_until(self.node, lambda: len(self.results) > before, timeout), \
-            f"no answer to feedback {label!r} from {giver!r}; log:\n{self.log('personalization').read_text()}"
-        return self.results[-1]
+        answer = self._answer("feedback", len(self.results), timeout)
+        assert answer, f"no answer to feedback {label!r} from {giver!r}; log:\n{self.log('personalization').read_text()}"
+        return answer
+
+    def _answer(self, request, before, timeout):
+        """The first result of kind ``request`` after the first ``before`` results (None if none came)."""
+        new = lambda: [r for r in self.results[before:] if r.request == request]  # noqa: E731
+        spin_until(self.node, lambda: bool(new()), timeout)
+        return (new() or [None])[0]
 
     def maps(self, stamp_s, timeout=60.0):
         before = len(self.results)
         self.maps_pub.publish(ExposureMapsRequest(header=_header(stamp_s), profile=""))
-        assert spin_until(self.node, lambda: len(self.results) > before, timeout)
-        return self.results[-1]
+        answer = self._answer("maps", before, timeout)
+        assert answer, f"no answer to a maps request; log:\n{self.log('personalization').read_text()}"
+        return answer
 
     def close(self):
         self.node.destroy_node()
@@ -103,7 +109,7 @@ def harness(tmp_path_factory):
         deadline = time.monotonic() + 30.0
         while time.monotonic() < deadline and not h.maps(FRAMES[-1]).accepted:
             pass
-        assert h.results[-1].accepted, h.results[-1].reason
+        assert h.maps(FRAMES[-1]).accepted
         yield h
     finally:
         h.close()
@@ -160,8 +166,14 @@ def test_an_accepted_batch_swaps_new_weights_into_the_running_controller(harness
     shipped = file_sha256(SHIPPED_WEIGHTS)
     assert h.feedback(4, "under", "driver1").pending_labels == 1
     assert h.feedback(5, "under", "driver2").pending_labels == 2
-    done = h.feedback(6, "under", "annotator")
-    assert done.accepted and done.weights_path and done.pending_labels == 0, done.reason
+    third = h.feedback(6, "under", "annotator")
+    assert third.accepted and third.pending_labels == 0, third.reason
+    # the fine-tune runs on the node's worker thread; meanwhile the node still answers
+    assert h.maps(7).accepted
+    assert spin_until(h.node, lambda: any(r.request == "fine_tune" for r in h.results), 180.0), \
+        h.log("personalization").read_text()
+    done = next(r for r in h.results if r.request == "fine_tune")
+    assert done.accepted and done.weights_path and done.profile == "fleet", done.reason
     path = h.profile_dir / "fleet.pt"
     assert done.weights_sha256 == file_sha256(path) != shipped
     assert metadata_path(path).is_file()

@@ -76,6 +76,10 @@ class FeedbackSession:
     lr: float = 1e-4  # paper 001 Sec. 7.2: Adam, 1e-4
     variance: float = POLICY_VARIANCE
     seed: int = 0
+    #: False: a completed batch is not trained inside :meth:`submit` but queued for
+    #: :meth:`take_ready` / :meth:`fine_tune` (a node trains it on a worker thread).
+    fine_tune_inline: bool = True
+    _ready: Deque[Tuple[str, List[Feedback], Dict[int, torch.Tensor]]] = field(default_factory=deque)
     _frames: "OrderedDict[int, torch.Tensor]" = field(default_factory=OrderedDict)
     _pending: Dict[str, List[Feedback]] = field(default_factory=dict)
     _seen: Dict[Tuple[int, str], bool] = field(default_factory=dict)
@@ -119,15 +123,25 @@ class FeedbackSession:
         batch.append(Feedback(int(stamp_ns), label, giver, profile))
         if len(batch) >= self.batch_size:
             self._pending[profile] = []
+            if not self.fine_tune_inline:  # the frames travel with the batch: later evictions cannot touch it
+                self._ready.append((profile, batch, {f.stamp_ns: self._frames[f.stamp_ns] for f in batch}))
+                return None
             return self.fine_tune(profile, batch)
         return None
+
+    def take_ready(self) -> Optional[Tuple[str, List[Feedback], Dict[int, torch.Tensor]]]:
+        """The oldest completed batch waiting for :meth:`fine_tune` (``fine_tune_inline`` False), or None."""
+        return self._ready.popleft() if self._ready else None
 
     def profile_path(self, profile: str) -> Path:
         return Path(self.profile_dir) / f"{profile}.pt"
 
-    def fine_tune(self, profile: str, batch: List[Feedback]) -> FineTuneResult:
+    def fine_tune(self, profile: str, batch: List[Feedback],
+                  frames: Optional[Dict[int, torch.Tensor]] = None) -> FineTuneResult:
         """REINFORCE on the batch (Fig. 6 reward against each labelled frame, states its
-        synthetic re-exposures); writes ``<profile>.pt`` only when every weight is finite."""
+        synthetic re-exposures); writes ``<profile>.pt`` only when every weight is finite.
+        ``frames``: stamp -> frame of the batch (default: the frames held now)."""
+        frames = self._frames if frames is None else frames
         net = self._nets.get(profile)
         if net is None:
             path = self.profile_path(profile)
@@ -142,7 +156,7 @@ class FeedbackSession:
         work.train()
         for _ in range(self.steps):
             ys = rng.choice(grid, len(batch))  # state = labelled frame re-exposed by -Y: Y brings it back
-            x = torch.stack([synthetic_reexposure(self._frames[f.stamp_ns], -float(y)) for f, y in zip(batch, ys)])
+            x = torch.stack([synthetic_reexposure(frames[f.stamp_ns], -float(y)) for f, y in zip(batch, ys)])
             mean = work(x)
             a = sample_actions(mean, self.variance, gen)
             d_ev = EV_RANGE * a - torch.from_numpy(ys).float()

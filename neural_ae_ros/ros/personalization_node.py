@@ -19,19 +19,22 @@ thin shell over :class:`neural_ae_ros.personalization.feedback.FeedbackSession`.
   map resolution (8 x 8 for the 64 x 64 input) on ``attention_map`` / ``exposure_map``, stamped
   with the frame; with ``maps_plot_dir`` also a PNG (frame, EM, AM).
 
-Fine-tuning runs in the feedback callback (seconds on 2 CPU cores); frames arriving meanwhile
-are dropped by the image queue, feedback waits in its queue.
+Fine-tuning runs on a worker thread (tens of seconds on 2 loaded CPU cores): frames, feedback
+and map requests go on meanwhile. Its outcome is a second FeedbackResult (``request``
+"fine_tune": the new weights, or the reason it failed and the previous weights stay).
 """
 from __future__ import annotations
 
 import os
 import re
 import sys
+import threading
 from pathlib import Path
 from typing import Any, Optional
 
 from rclpy.node import Node
 from sensor_msgs.msg import Image
+from std_msgs.msg import Header
 
 from neural_ae_ros.msg import AttentionWeights, ExposureFeedback, ExposureMapsRequest, FeedbackResult
 
@@ -71,7 +74,11 @@ class PersonalizationNode(Node):
         net, _ = load_weights(base)  # a bad file: CheckpointError naming it, fatal at start
         self.profile_dir = Path(v["profile_dir"]).expanduser() if v["profile_dir"] else default_profile_dir()
         self.session = FeedbackSession(net, self.profile_dir, frames_held=v["frames_held"],
+                                       fine_tune_inline=False,
                                        **{attr: v[name] for name, attr in _SESSION_ATTRS.items()})
+        self._work = threading.Event()
+        self._stop = threading.Event()
+        self._worker = threading.Thread(target=self._fine_tune_worker, name="fine_tune", daemon=True)
         self.result_pub = self.create_publisher(FeedbackResult, topics.FEEDBACK_RESULT, topics.RECORD_QOS)
         self.weights_pub = self.create_publisher(AttentionWeights, topics.ATTENTION_RL_WEIGHTS, topics.LATCHED_QOS)
         self.attention_pub = self.create_publisher(Image, topics.ATTENTION_MAP, topics.RECORD_QOS)
@@ -83,6 +90,13 @@ class PersonalizationNode(Node):
         self.get_logger().info(f"personalisation: base weights {base}, profiles in {self.profile_dir}, active "
                                f"profile {v['active_profile']!r}, batches of {v['batch_size']} labels")
         self._announce_saved(v["active_profile"])
+        self._worker.start()
+
+    def destroy_node(self) -> None:
+        self._stop.set()
+        self._work.set()
+        self._worker.join(timeout=2.0)  # a fine-tune in flight ends with the process; its write is atomic
+        super().destroy_node()
 
     # -- parameters -------------------------------------------------------------------------
     @staticmethod
@@ -149,24 +163,41 @@ class PersonalizationNode(Node):
         except FeedbackRefused as exc:
             self._refuse(msg.header, "feedback", msg.giver, msg.profile, msg.label, exc)
             return
-        except Exception as exc:  # noqa: BLE001 - e.g. the profile directory is not writable
-            exc = FeedbackRefused(f"feedback for frame stamp {stamp} ns from {msg.giver!r}: fine-tuning profile "
-                                  f"{msg.profile!r} failed ({type(exc).__name__}: {exc}); its batch is dropped, "
-                                  "the previous weights stay", "fine_tune")
-            self._refuse(msg.header, "feedback", msg.giver, msg.profile, msg.label, exc)
-            return
         self.health.counters["feedback_accepted"] = self.health.counters.get("feedback_accepted", 0) + 1
-        if done is None:
-            self._result(msg.header, "feedback", msg.giver, msg.profile, msg.label)
-            return
+        self._result(msg.header, "feedback", msg.giver, msg.profile, msg.label)
+        self._work.set()  # a completed batch waits in the session for the worker
+
+    def _fine_tune_worker(self) -> None:
+        while not self._stop.is_set():
+            self._work.wait(timeout=0.5)
+            self._work.clear()
+            while not self._stop.is_set():
+                ready = self.session.take_ready()
+                if ready is None:
+                    break
+                self._fine_tune(*ready)
+
+    def _fine_tune(self, profile: str, batch, frames) -> None:
+        from neural_ae_ros.personalization.feedback import FeedbackRefused
         from neural_ae_ros.weights import file_sha256
 
+        last = batch[-1]
+        header = Header(frame_id="")
+        header.stamp.sec, header.stamp.nanosec = divmod(int(last.stamp_ns), 1_000_000_000)
+        try:
+            done = self.session.fine_tune(profile, batch, frames)
+        except Exception as exc:  # noqa: BLE001 - non-finite weights, a profile directory not writable, ...
+            if not isinstance(exc, FeedbackRefused):
+                exc = FeedbackRefused(f"fine-tuning profile {profile!r} on {len(batch)} labels failed "
+                                      f"({type(exc).__name__}: {exc}); the previous weights stay", "fine_tune")
+            self._refuse(header, "fine_tune", last.giver, profile, last.label, exc)
+            return
         active = done.profile == self.params["active_profile"]
         sha = self._announce(done.profile, done.path, done.labels) if active else file_sha256(done.path)
         self.get_logger().info(f"profile {done.profile!r} fine-tuned on {done.labels} labels (mean Fig. 6 reward "
                                f"{done.mean_reward:+.2f}): {done.path} sha256 {sha[:12]}..."
                                + (" announced to ae_controller" if active else " (not the active profile)"))
-        self._result(msg.header, "feedback", msg.giver, msg.profile, msg.label, weights_path=str(done.path),
+        self._result(header, "fine_tune", last.giver, profile, last.label, weights_path=str(done.path),
                      weights_sha256=sha)
 
     # -- maps on request --------------------------------------------------------------------
