@@ -24,11 +24,14 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_ae_pipeline.py
+	$(PY) benchmarks/bench_ae_decision.py
 	$(PY) benchmarks/bench_loop_bag.py
 	$(PY) benchmarks/bench_transport.py
 	$(PY) benchmarks/bench_isp.py
 	$(PY) benchmarks/bench_detector.py
 	$(PY) benchmarks/bench_scenes.py
+	$(PY) benchmarks/bench_hdr_merge.py
+	$(PY) benchmarks/bench_graph.py
 
 clean:
 	rm -rf build $(OUT) .pytest_cache

@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from neural_ae_ros.config import load_config
+from neural_ae_ros.config import load_node_parameters
 
-__all__ = ["ParamSpec", "NODE_PARAMETERS", "node_defaults", "validate", "AE_METHODS"]
+__all__ = ["ParamSpec", "NODE_PARAMETERS", "node_defaults", "node_config_files", "validate", "AE_METHODS"]
 
 from neural_ae_ros.ae.base import available_methods, method_class
 from neural_ae_ros.ae.controller import SMOOTHING_MODES
+from neural_ae_ros.imaging.camera_driver import EXPOSURE_UNITS, GAIN_UNITS
 
 #: Method names as users type them (docs/design.md), from the AE method registry.
 AE_METHODS = tuple(available_methods())
@@ -27,8 +28,8 @@ AE_METHODS = tuple(available_methods())
 class ParamSpec:
     """One declared parameter.
 
-    ``config`` is ``(file, section, key)`` in ``config/`` that holds the default; ``default`` is
-    used when ``config`` is None. ``low``/``high`` bound numbers (inclusive); ``choices`` bounds
+    ``config`` is ``(file, node, key)``: the default is ``key`` of ``node``'s ``ros__parameters``
+    in ``config/<file>`` (entry ``/**/<node>``); ``default`` is used when ``config`` is None. ``low``/``high`` bound numbers (inclusive); ``choices`` bounds
     strings; ``read_only`` parameters can only be set at start-up.
     """
 
@@ -45,19 +46,19 @@ class ParamSpec:
 
 
 def _cam(key):
-    return ("camera.yaml", "camera", key)
+    return ("camera.yaml", "camera_bridge", key)
 
 
 def _lim(key):
-    return ("camera.yaml", "limits", key)
+    return ("camera.yaml", "camera_bridge", key)
 
 
 def _src(key):
-    return ("scene_source.yaml", "source", key)
+    return ("scene_source.yaml", "camera_bridge", key)
 
 
 def _ae(key):
-    return ("ae.yaml", "ae", key)
+    return ("ae.yaml", "ae_controller", key)
 
 
 def _pers(key):
@@ -65,7 +66,7 @@ def _pers(key):
 
 
 def _wd(key):
-    return ("camera.yaml", "watchdog", key)
+    return ("camera.yaml", "camera_bridge", key)
 
 
 def _method_parameters() -> List["ParamSpec"]:
@@ -74,8 +75,12 @@ def _method_parameters() -> List["ParamSpec"]:
     for name in AE_METHODS:
         for p in method_class(name).parameters:
             spec = ParamSpec(p.name, p.type, f"[{name}] {p.description}", _ae(p.name), low=p.low, high=p.high)
-            if p.name in out and out[p.name] != spec:
-                raise ValueError(f"AE parameter {p.name!r} declared differently by two methods")
+            if p.name in out:  # shared by several methods (same meaning): one spec naming them all
+                known = out[p.name]
+                if (known.type, known.low, known.high) != (p.type, p.low, p.high):
+                    raise ValueError(f"AE parameter {p.name!r} declared differently by two methods")
+                tag, rest = known.description.split("] ", 1)
+                spec = ParamSpec(p.name, p.type, f"{tag}, {name}] {rest}", _ae(p.name), low=p.low, high=p.high)
             out[p.name] = spec
     return list(out.values())
 
@@ -92,6 +97,44 @@ CAMERA_LIMIT_PARAMETERS = (
               low=1.0, high=1000.0, read_only=True),
 )
 
+#: Where the camera bridge's frames come from (scene_source.yaml ``source``).
+CAMERA_SOURCES = ("drive", "bag", "driver")
+
+
+def _drv(key):
+    return ("camera_driver.yaml", "camera_bridge", key)
+
+
+def _standin(key):
+    return ("standin_camera_driver.yaml", "standin_camera_driver", key)
+
+
+#: The camera bridge in front of a real driver (config/camera_driver.yaml; source 'driver').
+DRIVER_FRONT_PARAMETERS = (
+    ParamSpec("driver_node", str, "Fully qualified name of the camera driver node whose parameters take our "
+              "exposure (source 'driver').", _drv("driver_node"), read_only=True),
+    ParamSpec("driver_exposure_parameter", str, "The driver's exposure time parameter.",
+              _drv("driver_exposure_parameter"), read_only=True),
+    ParamSpec("driver_exposure_unit", str, "Unit of the driver's exposure time (parameter and metadata).",
+              _drv("driver_exposure_unit"), choices=tuple(EXPOSURE_UNITS), read_only=True),
+    ParamSpec("driver_gain_parameter", str, "The driver's analog gain parameter.", _drv("driver_gain_parameter"),
+              read_only=True),
+    ParamSpec("driver_gain_unit", str, "Unit of the driver's gain: dB (20 log10 K) or linear K.",
+              _drv("driver_gain_unit"), choices=GAIN_UNITS, read_only=True),
+    ParamSpec("driver_manual_parameters", str, "name=value pairs (comma separated) set once at start, e.g. "
+              "the driver's own auto exposure off.", _drv("driver_manual_parameters"), read_only=True),
+    ParamSpec("driver_metadata_type", str, "The driver's per-frame metadata message (pkg/msg/Type) on "
+              "driver_meta; empty: none, applied settings assumed after actuation_latency_frames.",
+              _drv("driver_metadata_type"), read_only=True),
+    ParamSpec("driver_metadata_exposure_field", str, "Metadata field with the exposure time (driver unit).",
+              _drv("driver_metadata_exposure_field"), read_only=True),
+    ParamSpec("driver_metadata_gain_field", str, "Metadata field with the gain (driver unit).",
+              _drv("driver_metadata_gain_field"), read_only=True),
+    ParamSpec("driver_resend_after_frames", int, "Send a set again when the metadata has not shown it this many "
+              "frames after its latency (0: never).", _drv("driver_resend_after_frames"), low=0, high=1000),
+)
+
+
 NODE_PARAMETERS: Dict[str, List[ParamSpec]] = {
     "camera_bridge": [
         ParamSpec("frame_rate_hz", float, "Frames per second produced (Hz).", _cam("frame_rate_hz"), low=1.0, high=120.0),
@@ -104,8 +147,9 @@ NODE_PARAMETERS: Dict[str, List[ParamSpec]] = {
         ParamSpec("initial_analog_gain", float, "Analog gain K before the first command (1 = ISO 100).",
                   _cam("initial_analog_gain"), low=1.0, high=1000.0),
         *CAMERA_LIMIT_PARAMETERS,
-        ParamSpec("source", str, "Radiance source: 'drive' (built-in drive) or 'bag' (scene recording).",
-                  _src("source"), choices=("drive", "bag"), read_only=True),
+        ParamSpec("source", str, "Radiance source: 'drive' (built-in drive), 'bag' (scene recording) or 'driver' "
+                  "(front a real camera driver: its images, our exposure through its parameters).",
+                  _src("source"), choices=CAMERA_SOURCES, read_only=True),
         ParamSpec("drive", str, "Built-in drive name (source 'drive').", _src("drive"), read_only=True),
         ParamSpec("bag_path", str, "Scene recording to replay (source 'bag').", _src("bag_path"), read_only=True),
         ParamSpec("seed", int, "Seed of the built-in drive.", _src("seed"), low=0, high=2**31 - 1, read_only=True),
@@ -123,6 +167,19 @@ NODE_PARAMETERS: Dict[str, List[ParamSpec]] = {
                   "capturing frame f, wait up to this long for the command from frame f - 1 - latency, so "
                   "every command lands exactly on its frame (deterministic simulation and A/B runs).",
                   _cam("lockstep_timeout_s"), low=0.0, high=10.0),
+        ParamSpec("pace", str,
+                  "frame_rate: capture on a timer at frame_rate_hz (the recording's pace); pipeline: capture as "
+                  "soon as the gates (lockstep command, frames in flight) open, as fast as the graph goes "
+                  "(frame_rate_hz still sets the exposure limit 1/frame_rate_hz).",
+                  _cam("pace"), choices=("frame_rate", "pipeline"), read_only=True),
+        ParamSpec("max_frames_in_flight", int,
+                  "0: off. N > 0: capture frame f only once detections of frame f - N came back on "
+                  "'detections' (no frame is dropped by a slower ISP/detector; A/B runs).",
+                  _cam("max_frames_in_flight"), low=0, high=3),
+        ParamSpec("in_flight_timeout_s", float,
+                  "Longest wait for those detections (s); past it the camera goes on without waiting until "
+                  "detections return (a dead detector never stalls the camera).",
+                  _cam("in_flight_timeout_s"), low=0.1, high=60.0),
         ParamSpec("wait_for_image_subscribers", int,
                   "Hold the first frame until image_raw has this many subscribers (0: start at once).",
                   _cam("wait_for_image_subscribers"), low=0, high=64, read_only=True),
@@ -141,34 +198,66 @@ NODE_PARAMETERS: Dict[str, List[ParamSpec]] = {
         ParamSpec("fallback_after_frames", int,
                   "Watchdog: at this command age the camera runs its built-in mean-level AE until commands return "
                   "(0: never).", _wd("fallback_after_frames"), low=0, high=10**6),
+        *DRIVER_FRONT_PARAMETERS,
     ],
     "histogram_node": [
         ParamSpec("grid_sizes", str, "Tile grids of the histogram stack, comma separated (paper 000: 1,3,7).",
-                  ("histograms.yaml", "histograms", "grid_sizes"), read_only=True),
-        ParamSpec("num_bins", int, "Bins per histogram (paper 000: 256).", ("histograms.yaml", "histograms", "num_bins"),
+                  ("histograms.yaml", "histogram_node", "grid_sizes"), read_only=True),
+        ParamSpec("num_bins", int, "Bins per histogram (paper 000: 256).", ("histograms.yaml", "histogram_node", "num_bins"),
                   low=256, high=256, read_only=True),
     ],
     "isp_node": [
         ParamSpec("autostart", bool, "Configure and activate at start (no lifecycle manager needed); false: wait "
                   "for configure/activate from a lifecycle manager.", default=True, read_only=True),
-        ParamSpec("demosaic", str, "Demosaicing method.", ("isp.yaml", "isp", "demosaic"), choices=("bilinear", "malvar")),
+        ParamSpec("demosaic", str, "Demosaicing method.", ("isp.yaml", "isp_node", "demosaic"), choices=("bilinear", "malvar")),
         ParamSpec("binning", bool, "2x2 quad binning to half resolution instead of demosaicing (fast path).",
-                  ("isp.yaml", "isp", "binning")),
-        ParamSpec("digital_gain", float, "Linear gain before the tone curve.", ("isp.yaml", "isp", "digital_gain"),
+                  ("isp.yaml", "isp_node", "binning")),
+        ParamSpec("digital_gain", float, "Linear gain before the tone curve.", ("isp.yaml", "isp_node", "digital_gain"),
                   low=0.01, high=100.0),
-        ParamSpec("gamma", float, "Tone curve exponent (2.4: sRGB).", ("isp.yaml", "isp", "gamma"), low=1.0, high=4.0),
+        ParamSpec("gamma", float, "Tone curve exponent (2.4: sRGB).", ("isp.yaml", "isp_node", "gamma"), low=1.0, high=4.0),
     ],
     "detector_node": [
         ParamSpec("autostart", bool, "Configure and activate at start (no lifecycle manager needed); false: wait "
                   "for configure/activate from a lifecycle manager.", default=True, read_only=True),
         ParamSpec("checkpoint", str, "Detector checkpoint (.pt with its .json); empty: the shipped default.",
-                  ("detector.yaml", "detector", "checkpoint")),
+                  ("detector.yaml", "detector_node", "checkpoint")),
         ParamSpec("score_threshold", float, "Detections below this score are not published.",
-                  ("detector.yaml", "detector", "score_threshold"), low=0.0, high=1.0),
+                  ("detector.yaml", "detector_node", "score_threshold"), low=0.0, high=1.0),
         ParamSpec("nms_iou", float, "IoU above which lower-scoring boxes of a class are suppressed.",
-                  ("detector.yaml", "detector", "nms_iou"), low=0.05, high=1.0),
+                  ("detector.yaml", "detector_node", "nms_iou"), low=0.05, high=1.0),
         ParamSpec("max_detections", int, "At most this many detections per frame.",
-                  ("detector.yaml", "detector", "max_detections"), low=1, high=1000),
+                  ("detector.yaml", "detector_node", "max_detections"), low=1, high=1000),
+        ParamSpec("ae_checkpoint", str,
+                  "Exposure-network checkpoint (semantic_nn / hybrid_nn .pt) whose channel compression and pyramid "
+                  "pooling this node runs on the conv2 map, publishing the pooled vector (~18 KB/frame) on "
+                  "'semantic_features'; empty: none published.", default=""),
+    ],
+    "standin_camera_driver": [
+        ParamSpec("frame_rate_hz", float, "Frames per second (Hz).", _standin("frame_rate_hz"), low=1.0, high=120.0),
+        ParamSpec("drive", str, "Built-in drive rendered as the camera's scene.", _standin("drive"), read_only=True),
+        ParamSpec("seed", int, "Seed of the drive and the sensor noise.", _standin("seed"), low=0, high=2**31 - 1,
+                  read_only=True),
+        ParamSpec("width", int, "Image width (pixels, even).", _standin("width"), low=16, high=4096, read_only=True,
+                  multiple_of=2),
+        ParamSpec("height", int, "Image height (pixels, even).", _standin("height"), low=16, high=4096,
+                  read_only=True, multiple_of=2),
+        ParamSpec("actuation_latency_frames", int, "A set received while frame f is captured lands on frame "
+                  "f + 1 + this.", _standin("actuation_latency_frames"), low=0, high=5),
+        ParamSpec("ignore_every_nth_set", int, "Drop every n-th exposure set silently (accepted, not applied); "
+                  "0: none.", _standin("ignore_every_nth_set"), low=0, high=1000),
+        ParamSpec("publish_metadata", bool, "Publish ~/meta (exposure us, gain dB per frame).",
+                  _standin("publish_metadata"), read_only=True),
+        ParamSpec("min_exposure_time_us", float, "Lower end of the exposure_time range (us).",
+                  _standin("min_exposure_time_us"), low=1.0, high=1e6, read_only=True),
+        ParamSpec("max_exposure_time_us", float, "Upper end of the exposure_time range (us).",
+                  _standin("max_exposure_time_us"), low=1.0, high=1e6, read_only=True),
+        ParamSpec("max_gain_db", float, "Upper end of the gain range (dB; the lower end is 0 dB).",
+                  _standin("max_gain_db"), low=0.0, high=60.0, read_only=True),
+        ParamSpec("initial_exposure_time_us", float, "Exposure time at start (us).",
+                  _standin("initial_exposure_time_us"), low=1.0, high=1e6, read_only=True),
+        ParamSpec("initial_gain_db", float, "Gain at start (dB).", _standin("initial_gain_db"), low=0.0, high=60.0,
+                  read_only=True),
+        ParamSpec("frame_id", str, "frame_id of published images.", _standin("frame_id"), read_only=True),
     ],
     "personalization_node": [
         ParamSpec("profile_dir", str, "Directory of the per-profile weights (<profile>.pt + .json); empty: "
@@ -218,31 +307,46 @@ NODE_PARAMETERS: Dict[str, List[ParamSpec]] = {
                   _ae("wait_for_applied_command")),
         ParamSpec("t_max_s", float, "Eq. 6 longest exposure time before gain is raised (s); 0: the camera's "
                   "announced T_max (camera_exposure_info).", _ae("t_max_s"), low=0.0, high=0.1),
+        ParamSpec("network_weights", str,
+                  "Learned methods (histogram_nn, semantic_nn, hybrid_nn): exposure-network weights (.pt); empty: "
+                  "the shipped neural_ae_ros/data/ae/<method>.pt.", _ae("network_weights")),
         *_method_parameters(),
     ],
 }
 
 
 def node_defaults(node: str, config_dir: Optional[Path] = None) -> Dict[str, Any]:
-    """Default value of every parameter of ``node``, read from ``config/``."""
-    cache: Dict[str, Mapping[str, Any]] = {}
+    """Default value of every parameter of ``node``, read from the ``ros__parameters`` files in
+    ``config/`` (the same files ``--params-file`` and launch pass to the node)."""
+    cache: Dict[Tuple[str, str], Mapping[str, Any]] = {}
     out: Dict[str, Any] = {}
     for spec in NODE_PARAMETERS[node]:
         if spec.config is None:
             out[spec.name] = spec.default
             continue
         file_name, section, key = spec.config
-        if file_name not in cache:
-            cache[file_name] = load_config(file_name, config_dir)
+        if (file_name, section) not in cache:
+            cache[(file_name, section)] = load_node_parameters(file_name, section, config_dir)
         try:
-            value = cache[file_name][section][key]
+            value = cache[(file_name, section)][key]
         except (KeyError, TypeError) as exc:
-            raise KeyError(f"config/{file_name}: missing '{section}.{key}' (default of {node}.{spec.name})") from exc
+            raise KeyError(f"config/{file_name}: missing '/**/{section}: ros__parameters: {key}' "
+                           f"(default of {node}.{spec.name})") from exc
         out[spec.name] = _coerce(spec, value)
         reason = validate(spec, out[spec.name])
         if reason:
             raise ValueError(f"config/{file_name} '{section}.{key}': {reason}")
     return out
+
+
+def node_config_files(node: str) -> List[str]:
+    """The ``config/`` files (``ros__parameters`` form) that hold ``node``'s defaults, in the order
+    a launch file or ``--params-file`` list passes them."""
+    files: List[str] = []
+    for spec in NODE_PARAMETERS[node]:
+        if spec.config is not None and spec.config[0] not in files:
+            files.append(spec.config[0])
+    return files
 
 
 def _coerce(spec: ParamSpec, value: Any) -> Any:

@@ -9,7 +9,8 @@ import torch
 from neural_ae_ros.ae.networks import ExposureNet
 from neural_ae_ros.ae.training import save_ae_checkpoint
 from neural_ae_ros.detector.checkpoint import load_checkpoint, save_checkpoint
-from neural_ae_ros.evaluation.benchmark import BenchmarkSettings, resolve_methods, run_benchmark
+from neural_ae_ros.evaluation.benchmark import (PAPER_TABLE1, PAPER_TABLE1_AP, BenchmarkSettings, resolve_methods,
+                                                run_benchmark, table1_markdown)
 
 SETTINGS = BenchmarkSettings(shifts=(4.0,), repeats=3, hflip=False, oracle_step_ev=1.0)
 
@@ -69,6 +70,24 @@ def test_benchmark_report_structure_oracle_and_resume(pairs, weights, tmp_path):
                        progress=False, log=logs2.append)
     assert any("3 pairs cached" in s for s in logs2), logs2
     assert r2["methods"]["average"]["4"] == r["methods"]["average"]["4"]
+    # the README table: one block per k in the paper's layout, our mAP, the paper's beside it
+    md = table1_markdown(r)
+    blocks = [line for line in md.splitlines() if line.startswith("**")]
+    assert [b.split("k = ")[1].rstrip("*") for b in blocks] == ["4"]
+    avg_row = next(line for line in md.splitlines() if line.startswith("| AVERAGE AE"))
+    assert f"{r['methods']['average']['4']['map_mean']:.1f}" in avg_row and avg_row.rstrip(" |").endswith("29.96")
+    hist_row = next(line for line in md.splitlines() if line.startswith("| HISTOGRAM NN"))
+    d = r["methods"]["histogram_nn"]["diff_to_average"]["4"]
+    assert f"{d['mean']:+.1f} [{d['ci95'][0]:+.1f}, {d['ci95'][1]:+.1f}]" in hist_row
+
+
+def test_paper_table1_is_the_paper_table():
+    # the margins issue 7 quotes (hybrid minus average: 3.1, 4.1, 6.6) and Table 2's classical rows
+    assert [round(PAPER_TABLE1["hybrid_nn"][k] - PAPER_TABLE1["average"][k], 1) for k in ("1.5", "4", "10")] == [3.1, 4.1, 6.6]
+    assert PAPER_TABLE1["gradient"] == {"1.5": 31.73, "4": 28.92, "10": 22.91}
+    for block in PAPER_TABLE1_AP.values():  # mAP is the mean of the six classes (to the paper's rounding)
+        for row in block.values():
+            assert abs(sum(row[:6]) / 6 - row[6]) < 0.01
 
 
 def test_repeats_draw_kappa_sides_so_the_std_is_zero_only_when_sides_agree(pairs, weights, tmp_path):

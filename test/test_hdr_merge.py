@@ -71,17 +71,20 @@ def test_srgb_curve_inverts():
 
 def _write_folder(tmp_path, rad, fmt, quality=95):
     br = hm.synthesize_brackets(rad, TIMES, full_scale=1.0, encoding="srgb", bits=8)
-    frames = {}
+    frames = []
     for name in ("frame_0000", "frame_0001"):
+        brackets = []
         for i, J in enumerate(br):
             img = Image.fromarray((np.moveaxis(J, 0, -1) * 255 + 0.5).astype(np.uint8))
             if fmt == "jpg":
                 img.save(tmp_path / f"{name}_{i}.jpg", quality=quality, subsampling=0)
             else:
                 img.save(tmp_path / f"{name}_{i}.png")
-        frames[name] = {"exposure_time_s": TIMES, "analog_gain": [1, 1, 1]}
-    meta = {"encoding": "srgb", "white_level": 255, "saturation": 0.97, "radiance_scale": 1000.0, "frames": frames}
-    (tmp_path / "exposures.json").write_text(json.dumps(meta))
+            brackets.append({"file": f"{name}_{i}.{fmt}", "exposure_time_s": TIMES[i], "analog_gain": 1})
+        frames.append({"name": name, "brackets": brackets})
+    meta = {"format": "neural_ae_ros.brackets/1", "response": "srgb", "black_level": 0, "white_level": 255,
+            "saturation": 0.97, "radiance_scale": 1000.0, "fps": 10, "frames": frames}
+    (tmp_path / "brackets.json").write_text(json.dumps(meta))
 
 
 def test_merge_folder_srgb_png(tmp_path):
@@ -109,13 +112,19 @@ def test_merge_folder_jpeg(tmp_path):
 
 
 def test_merge_folder_errors(tmp_path):
-    with pytest.raises(FileNotFoundError, match="exposures.json"):
+    from neural_ae_ros.scenes.user_data import UserDataError
+
+    with pytest.raises(UserDataError, match="brackets.json: bracket manifest not found"):
         next(hm.merge_folder(tmp_path))
-    (tmp_path / "exposures.json").write_text(json.dumps({"frames": {"f": {"exposure_time_s": [1, 0.1, 0.01]}}}))
-    with pytest.raises(FileNotFoundError, match="f_0"):
+    m = {"format": "neural_ae_ros.brackets/1", "response": "linear", "black_level": 0, "white_level": 255, "fps": 1,
+         "radiance_scale": 1.0, "frames": [{"name": "f", "brackets": [
+             {"file": "f_0.png", "exposure_time_s": 1, "analog_gain": 1},
+             {"file": "f_1.png", "exposure_time_s": 0.1, "analog_gain": 1}]}]}
+    (tmp_path / "brackets.json").write_text(json.dumps(m))
+    with pytest.raises(UserDataError, match="f_0.png: bracket file not found"):
         next(hm.merge_folder(tmp_path))
-    (tmp_path / "exposures.json").write_text("{not json")
-    with pytest.raises(ValueError, match="invalid JSON"):
+    (tmp_path / "brackets.json").write_text("{not json")
+    with pytest.raises(UserDataError, match="invalid JSON"):
         next(hm.merge_folder(tmp_path))
 
 

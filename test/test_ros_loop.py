@@ -55,14 +55,56 @@ def test_gradient_method_runs_in_the_loop(tmp_path):
 
 def test_loop_replays_a_scene_recording(tmp_path):
     """The camera bridge's source can be a scene bag: every recorded frame is captured once,
-    in order, under the closed loop, and the run ends with the recording."""
-    from neural_ae_ros.scenes.scene_bag import record_drive
+    in order, under the closed loop, and the run ends with the recording: with no frame count
+    asked, at the last frame the bag holds, even where its /scene/info announced more (a
+    recording stopped early), instead of waiting for the run's time limit."""
+    from neural_ae_ros.scenes.drives import DriveSource
+    from neural_ae_ros.scenes.scene_bag import SceneBagWriter
 
-    bag = record_drive("tunnel", frames=24, seed=5, out=tmp_path / "scene_bag", width=160, height=96,
-                       progress=False)
-    r = run_loop(method="average", frames=100, latency=2, bag_path=str(bag), log_dir=tmp_path / "logs",
+    bag = tmp_path / "scene_bag"
+    src = DriveSource("tunnel", 160, 96, seed=5, fps=30.0, num_frames=24)
+    with SceneBagWriter(bag, 160, 96, 30.0, dict(frames=40, drive="tunnel",
+                                                 events=[e.to_dict() for e in src.events])) as w:
+        for i in range(24):
+            fr = src.render(i)
+            w.write(i, fr.radiance, fr.boxes, fr.ignored, fr.events)
+    r = run_loop(method="average", frames=None, latency=2, bag_path=str(bag), log_dir=tmp_path / "logs",
                  progress=False)
+    assert r["incomplete"] is None and r["frames_requested"] == 24
     assert r["frames_published"] == 24 and r["frames_lost"] == 0
     assert (r["width"], r["height"]) == (160, 96)
     assert r["command_to_frame_lag"] == [3]
     assert [row["index"] for row in r["exposure_trace"]] == list(range(24))
+
+
+def test_loop_on_a_recording_with_an_unreadable_frame_ends_there_instead_of_waiting(tmp_path):
+    """Frame 7 of a 20-frame recording is damaged on disk (negative radiance): the camera
+    reports it and its source ends; the loop stops then (the camera says so on /diagnostics)
+    and reports the run incomplete with the reason, long before its time limit."""
+    import time
+
+    import numpy as np
+
+    from neural_ae_ros.scenes.scene_bag import SceneBagWriter
+
+    bag = tmp_path / "damaged"
+    values = [1.0e5 * (1 + i) for i in range(20)]
+    with SceneBagWriter(bag, 64, 48, 30.0, encoding="32FC3") as w:
+        for i, v in enumerate(values):
+            w.write(i, np.full((3, 48, 64), v, np.float32), [])
+    mcap = next(bag.glob("*.mcap"))
+    data = bytearray(mcap.read_bytes())
+    pattern = np.full(64, values[7], "<f4").tobytes()
+    at = data.find(pattern)
+    assert at > 0
+    data[at:at + len(pattern)] = np.full(64, -1.0, "<f4").tobytes()
+    mcap.write_bytes(bytes(data))
+    t0 = time.monotonic()
+    r = run_loop(method="average", frames=None, latency=1, bag_path=str(bag), log_dir=tmp_path / "logs",
+                 progress=False, timeout_s=600.0)
+    took = time.monotonic() - t0
+    assert r["frames_published"] == 7 and [row["index"] for row in r["exposure_trace"]] == list(range(7))
+    assert "the camera's source ended at frame 8" in r["incomplete"], r["incomplete"]
+    assert took < 300, f"the run waited {took:.0f} s: it did not stop at the damaged frame"
+    log = (tmp_path / "logs" / "camera_bridge.log").read_text()
+    assert "frame 7" in log and str(bag) in log and "negative radiance" in log

@@ -95,12 +95,16 @@ def test_truncated_bag(tmp_path):
         assert g.boxes == [dict(cls="car_van", box=[1.0, 2.0, 30.0, 40.0], id=1)]
 
 
-def _write_custom(path, image_kw=None, topics=("/scene/radiance", "/scene/boxes")):
+def _write_custom(path, image_kw=None, topics=("/scene/info", "/scene/radiance", "/scene/boxes"), info=None):
     from rosbags.rosbag2 import StoragePlugin, Writer
 
     ts = sb.typestore()
     with Writer(path, version=9, storage_plugin=StoragePlugin.MCAP) as w:
         conns = {}
+        if "/scene/info" in topics:
+            c = w.add_connection("/scene/info", sb.STRING_T, typestore=ts)
+            rec = {**dict(format=sb.FORMAT_V1, width=5, height=4, fps=30.0), **(info or {})}
+            w.write(c, sb.START_NS, ts.serialize_cdr(ts.types[sb.STRING_T](data=json.dumps(rec)), sb.STRING_T))
         if "/scene/radiance" in topics:
             conns["/scene/radiance"] = w.add_connection("/scene/radiance", sb.IMAGE_T, typestore=ts)
         if "/scene/boxes" in topics:
@@ -115,12 +119,36 @@ def _write_custom(path, image_kw=None, topics=("/scene/radiance", "/scene/boxes"
             w.write(conns["/scene/boxes"], ns, ts.serialize_cdr(sb._detections(ts, ns, [], 1.0), sb.DET_T))
 
 
-def test_missing_topic(tmp_path):
+@pytest.mark.parametrize("topics, info, msg", [
+    (("/scene/info", "/scene/radiance"), dict(labelled=True), "says labelled but topic /scene/boxes is missing"),
+    (("/scene/info", "/scene/boxes"), None, r"missing topic\(s\) \['/scene/radiance'\]"),
+    (("/scene/radiance", "/scene/boxes"), None, r"missing topic\(s\) \['/scene/info'\]"),
+    (("/scene/info", "/scene/radiance"), dict(events=[{"kind": "x"}]), "bad event"),
+    (("/scene/info", "/scene/radiance"), dict(fps="fast"), "key 'fps' = 'fast', expected int or float"),
+])
+def test_missing_topic_or_bad_info_is_refused_naming_the_file(tmp_path, topics, info, msg):
     p = tmp_path / "nobox"
-    _write_custom(p, topics=("/scene/radiance",))
-    with pytest.raises(sb.SceneBagError, match="/scene/boxes") as ei:
+    _write_custom(p, topics=topics, info=info)
+    with pytest.raises(sb.SceneBagError, match=msg) as ei:
         sb.read_scene_bag(p)
-    assert str(p) in str(ei.value)
+    assert str(ei.value).startswith(str(p))
+
+
+def test_a_bag_without_labels_reads_with_labelled_false(tmp_path):
+    p = tmp_path / "nolabels"
+    rad = np.full((3, 4, 6), 1000.0, np.float32)
+    with sb.SceneBagWriter(p, 6, 4, 10.0, labelled=False) as w:
+        for i in range(3):
+            w.write(i, rad * (i + 1), [])
+    b = sb.read_scene_bag(p)
+    assert not b.labelled and "/scene/boxes" not in b.topics and b.frame_count == 3
+    frames = list(b.frames())
+    assert [f.index for f in frames] == [0, 1, 2] and all(f.boxes == [] for f in frames)
+    np.testing.assert_allclose(frames[2].radiance, 3000.0, rtol=1e-3)
+    # an older bag (no 'labelled' key) with a boxes topic counts as labelled
+    q = tmp_path / "old"
+    _write_custom(q)
+    assert sb.read_scene_bag(q).labelled
 
 
 @pytest.mark.parametrize("kw, msg", [
@@ -362,3 +390,95 @@ def test_mmap_mcap_reader_yields_what_rosbags_reads(tmp_path, compress):
     with Reader(mcap.parent) as r:
         theirs = [(c.topic, ns, bytes(raw)) for c, ns, raw in r.messages()]
     assert ours == theirs and len(ours) == 1 + 3 * 4  # info + (meta, radiance, boxes, ignored) x 3
+
+
+def test_readme_schema_tables_are_generated():
+    """The README's topic and /scene/info tables are the schema's own (writer and reader use it)."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    m = re.search(r"<!-- scene-bag-schema:[^\n]*-->\n(.*?)<!-- /scene-bag-schema -->", readme, re.S)
+    assert m, "README lacks the generated scene-bag schema block"
+    assert m.group(1) == sb.schema_markdown()
+    # every key a writer puts in /scene/info is documented, and the drive's own keys are used
+    assert {k.name for k in sb.INFO_KEYS} >= {"format", "width", "height", "fps", "frames", "labelled", "events"}
+
+
+def test_writer_refuses_an_undocumented_info_key_and_the_reader_notes_one(tmp_path):
+    with pytest.raises(sb.SceneBagError, match=r"undocumented key\(s\) \['camera_model'\]"):
+        sb.SceneBagWriter(tmp_path / "x", 8, 6, 30.0, dict(camera_model="imx"))
+    assert not (tmp_path / "x").exists()
+    p = tmp_path / "newer"  # a newer writer's extra key: read, noted, not used
+    _write_custom(p, topics=("/scene/info", "/scene/radiance"), info=dict(camera_model="imx"))
+    b = sb.read_scene_bag(p)
+    assert any("undocumented key(s) ['camera_model']" in w and "not used" in w for w in b.warnings)
+
+
+def test_a_cut_short_recording_ends_where_its_frames_end(tmp_path):
+    """/scene/info announces 8 frames, the bag holds 3 (a recording stopped early): the source
+    (and so the camera and `neural-ae loop --bag`) ends after 3, never waits for the other 5."""
+    from neural_ae_ros.scenes.sources import EndOfSource, SceneBagSource
+
+    p = tmp_path / "short"
+    with sb.SceneBagWriter(p, 6, 4, 30.0, dict(frames=8)) as w:
+        for i in range(3):
+            w.write(i, np.full((3, 4, 6), 100.0 * (i + 1), np.float32), [])
+    bag = sb.read_scene_bag(p)
+    assert bag.frame_count == 3 and any("announces 8 frames, the bag holds 3" in x for x in bag.warnings)
+    src = SceneBagSource(str(p))
+    try:
+        assert src.num_frames == 3
+        for i in range(3):
+            rad, _ = src.frame(i)
+            assert float(rad.mean()) == pytest.approx(100.0 * (i + 1), rel=1e-3)
+        with pytest.raises(EndOfSource):
+            src.frame(3)
+    finally:
+        src.close()
+
+
+def _truncated(tmp_path):
+    path = tmp_path / "trunc"
+    rng = np.random.default_rng(0)
+    with sb.SceneBagWriter(path, 400, 300, 30.0, encoding="32FC3") as w:
+        for i in range(4):
+            w.write(i, rng.uniform(0, 1e6, (3, 300, 400)).astype(np.float32), [])
+    f = next(path.glob("*.mcap"))
+    f.write_bytes(f.read_bytes()[: int(f.stat().st_size * 0.6)])
+    return path, "truncated or damaged bag"
+
+
+def _wrong_type(tmp_path):
+    from rosbags.rosbag2 import StoragePlugin, Writer
+
+    path = tmp_path / "wrongtype"
+    ts = sb.typestore()
+    with Writer(path, version=9, storage_plugin=StoragePlugin.MCAP) as w:
+        w.add_connection("/scene/info", sb.STRING_T, typestore=ts)
+        c = w.add_connection("/scene/radiance", sb.STRING_T, typestore=ts)
+        w.write(c, sb.START_NS, ts.serialize_cdr(ts.types[sb.STRING_T](data="x"), sb.STRING_T))
+    return path, "topic /scene/radiance has type std_msgs/msg/String, expected sensor_msgs/msg/Image"
+
+
+def _no_radiance(tmp_path):
+    path = tmp_path / "noradiance"
+    _write_custom(path, topics=("/scene/info", "/scene/boxes"))
+    return path, r"missing topic(s) ['/scene/radiance']"
+
+
+@pytest.mark.parametrize("make", [_truncated, _wrong_type, _no_radiance])
+def test_neural_ae_loop_on_a_bad_bag_is_one_line_naming_the_file(tmp_path, make):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    path, msg = make(tmp_path)
+    exe = str(Path(sys.executable).parent / "neural-ae")
+    p = subprocess.run([exe, "loop", "--bag", str(path), "--log-dir", str(tmp_path / "logs")], capture_output=True,
+                       text=True, timeout=300, env=dict(os.environ, ROS_DOMAIN_ID=os.environ.get("ROS_DOMAIN_ID", "44")))
+    err = p.stderr.strip()
+    assert p.returncode == 1, (p.returncode, err)
+    assert "Traceback" not in err and err.count("\n") == 0, err
+    assert err.startswith("neural-ae loop: error: SceneBagError: " + str(path)) and msg in err, err
+    assert not (tmp_path / "logs").exists() or not any((tmp_path / "logs").iterdir()), "nodes were started"

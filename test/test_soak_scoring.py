@@ -86,6 +86,18 @@ def test_skip_counter_counts_frames_a_slow_consumer_never_saw():
     assert (c.skipped, c.processed) == (7, 3)
 
 
+def test_skip_counter_does_not_count_a_frame_processed_before_its_record_arrived():
+    # the image callback of frame 0 ran before the exposure callback of frame 0 (same executor)
+    c = SkipCounter()
+    assert c.done(0) == 0
+    c.upstream(0)
+    c.upstream(1)
+    assert c.done(1) == 0 and c.skipped == 0
+    c.upstream(2)
+    c.upstream(3)
+    assert c.done(3) == 1  # frame 2 really skipped
+
+
 def test_start_up_sizes_are_checked_against_what_the_algorithms_need():
     assert camera_size_problems(320, 200) == []
     assert any("even" in p for p in camera_size_problems(320, 201))

@@ -11,6 +11,7 @@ from .base import (
     INPUT_RGB,
     AutoExposureMethod,
     ExposureDecision,
+    FrameBatch,
     MethodParameter,
     Observation,
     available_methods,
@@ -22,6 +23,7 @@ from .base import (
 from .controller import SMOOTHING_MODES, ControllerSettings, ExposureController
 from .average import AverageAE
 from .gradient import GradientAE
+from .neural import HistogramNN, HybridNN, SemanticNN  # paper 000 Section 4 (torch imported on first use)
 from .attention_rl import AttentionRlAE  # paper 001 (torch imported on first use)
 
 __all__ = [
@@ -36,6 +38,10 @@ __all__ = [
     "ControllerSettings",
     "ExposureController",
     "ExposureDecision",
+    "FrameBatch",
+    "HistogramNN",
+    "HybridNN",
+    "SemanticNN",
     "GradientAE",
     "MethodParameter",
     "Observation",

@@ -17,7 +17,7 @@ from __future__ import annotations
 import abc
 import math
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Dict, FrozenSet, List, Mapping, Optional, Tuple, Type
+from typing import Any, ClassVar, Dict, FrozenSet, List, Mapping, Optional, Sequence, Tuple, Type
 
 import numpy as np
 
@@ -26,6 +26,7 @@ from neural_ae_ros.imaging.histograms import histogram_stack, mean_green_level
 
 __all__ = [
     "Observation",
+    "FrameBatch",
     "ExposureDecision",
     "AutoExposureMethod",
     "MethodParameter",
@@ -139,6 +140,61 @@ class Observation:
         )
 
 
+@dataclass
+class FrameBatch:
+    """N frames for the batched path (:meth:`AutoExposureMethod.adjustment_factors`): numpy
+    arrays or torch tensors, first axis N. ``exposures``: the N capture records;
+    ``mean_level_dn`` (N,) DN; ``raw`` (N, H, W) RGGB mosaics in DN; ``histograms``
+    (N, 59, 256) counts; ``features`` (N, POOLED) pooled semantic vectors or (N, 128, h, w)
+    conv2 maps. Levels are the camera's (DN)."""
+
+    exposures: Sequence[FrameExposure]
+    mean_level_dn: Any = None
+    raw: Any = None
+    histograms: Any = None
+    features: Any = None
+    white_level_dn: int = 4095
+    black_level_dn: float = 64.0
+
+    def __len__(self) -> int:
+        return len(self.exposures)
+
+    @classmethod
+    def from_observations(cls, observations: Sequence["Observation"]) -> "FrameBatch":
+        """Stack single-frame observations (all with the same levels and the same parts)."""
+        if not observations:
+            raise ValueError("an empty batch")
+        first = observations[0]
+
+        def stack(attr):
+            values = [getattr(o, attr) for o in observations]
+            if all(v is None for v in values):
+                return None
+            if any(v is None for v in values):
+                raise ValueError(f"batch: {attr} present for some frames only")
+            return np.stack([np.asarray(v) for v in values])
+
+        means = [o.green_mean_dn() if (o.mean_level_dn is not None or o.raw is not None or o.histograms is not None)
+                 else math.nan for o in observations]
+        return cls([o.exposure for o in observations], np.asarray(means, np.float64), stack("raw"),
+                   stack("histograms"), stack("features"), first.white_level_dn, first.black_level_dn)
+
+    def observation(self, i: int) -> "Observation":
+        """Frame ``i`` as a single-frame :class:`Observation` (numpy views)."""
+        def pick(a):
+            if a is None:
+                return None
+            a = a[i]
+            return a.numpy() if hasattr(a, "numpy") else np.asarray(a)
+
+        mean = None if self.mean_level_dn is None else float(pick(self.mean_level_dn))
+        if mean is not None and not math.isfinite(mean):
+            mean = None
+        return Observation(self.exposures[i], mean_level_dn=mean, raw=pick(self.raw),
+                           histograms=pick(self.histograms), features=pick(self.features),
+                           white_level_dn=int(self.white_level_dn), black_level_dn=float(self.black_level_dn))
+
+
 @dataclass(frozen=True)
 class ExposureDecision:
     """``adjustment_factor`` u: next effective exposure = this frame's exposure * u
@@ -160,10 +216,28 @@ class AutoExposureMethod(abc.ABC):
     name: ClassVar[str] = "base"
     inputs: ClassVar[FrozenSet[str]] = frozenset({INPUT_HISTOGRAMS})
     parameters: ClassVar[Tuple[MethodParameter, ...]] = ()
+    #: True for methods whose constructor takes ``weights`` (a file; the node's ``network_weights``).
+    loads_weights: ClassVar[bool] = False
 
     @abc.abstractmethod
     def next_exposure(self, obs: Observation) -> ExposureDecision:
         """Exposure adjustment factor for the frame after ``obs``."""
+
+    def adjustment_factors(self, batch: FrameBatch):
+        """Batched path: ``u`` for each of N independent frames, a float64 torch tensor (N,).
+
+        Every method has it, so a benchmark runs all of them through this one call. This
+        default runs ``next_exposure`` per frame after a ``reset`` (the frames are independent;
+        right for the stateless classical methods); the learned methods override it with one
+        forward pass of their network."""
+        import torch
+
+        us = []
+        for i in range(len(batch)):
+            self.reset()
+            us.append(float(self.next_exposure(batch.observation(i)).adjustment_factor))
+        self.reset()
+        return torch.tensor(us, dtype=torch.float64)
 
     def reset(self) -> None:
         """Forget any internal state (new sequence)."""
@@ -185,7 +259,7 @@ def register_method(cls: Type[AutoExposureMethod]) -> Type[AutoExposureMethod]:
 
 
 def _load_builtin() -> None:
-    from . import average, gradient  # noqa: F401  (registers 'average' and 'gradient')
+    from . import average, gradient, neural  # noqa: F401  (registers 'average', 'gradient', the *_nn methods)
 
 
 def available_methods() -> List[str]:

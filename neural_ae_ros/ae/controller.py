@@ -144,6 +144,8 @@ class ExposureController:
         self._in_event = False  # the last decision came from the clipped/dark/step path
         self._last_raw_u = 1.0
         self._settled_level: Optional[float] = None  # level above black of the last settled frame
+        self._method_info: Dict[str, Any] = {}  # ExposureDecision.info of the last method call
+        self._method_held = False
 
     def configure(self, **changes: Any) -> None:
         """Apply new settings in place (validated first; the state is kept)."""
@@ -187,10 +189,15 @@ class ExposureController:
             problems.append(f"frame {obs.frame_index}: exposure of the observed frame t*K={e_obs!r} is invalid; "
                             f"using {fallback:g} s")
             e_obs = fallback
+        self._method_info = {}
+        self._method_held = False
         if s.smoothing == "paper_ema":
             u = self._method_u(obs, problems)
             previous = self.last_command.effective_exposure_s if self.last_command else e_obs
-            e_req, mode, event = ema_log_exposure(previous, e_obs * u / previous, s.ema_mu), "paper_ema", False
+            if self._method_held:  # the method had nothing to decide from: keep the last command
+                e_req, mode, event = previous, "held_by_method", False
+            else:
+                e_req, mode, event = ema_log_exposure(previous, e_obs * u / previous, s.ema_mu), "paper_ema", False
         else:
             e_req, mode, event, u = self._fast(obs, e_obs, problems)
             self._in_event = mode in ("clipped", "clipped_estimate", "dark", "scene_step")
@@ -204,11 +211,15 @@ class ExposureController:
         self.last_command = cmd
         self._decided_source = obs.frame_index
         self.last_info = {"mode": mode, "adjustment_factor": u, "requested_effective_exposure_s": e_req,
-                          "problems": tuple(problems), "held": False}
+                          "problems": tuple(problems), "held": self._method_held,
+                          "method_info": dict(self._method_info)}
         return cmd
 
     def _method_u(self, obs: Observation, problems: List[str]) -> float:
         decision = self.method.next_exposure(obs)
+        self._method_info = dict(decision.info or {})
+        # a method with nothing to decide from (semantic_nn without features) asks to hold
+        self._method_held = bool(self._method_info.get("hold", False))
         try:
             u = float(decision.adjustment_factor)
         except (TypeError, ValueError):
@@ -290,6 +301,8 @@ class ExposureController:
             e_req = self._towards(ref.target_s, e_obs, e_fly)
             return e_req, "wait_event", e_req != e_fly, e_req / e_obs
         u = self._method_u(obs, problems)
+        if self._method_held:  # keep the command in flight; this frame is no new reference
+            return e_fly, "held_by_method", False, e_fly / e_obs
         e_req = e_obs * u
         if abs(math.log2(e_req / e_fly)) < s.deadband_ev:
             e_req = e_fly

@@ -7,7 +7,7 @@ import sys
 def _cmd(args) -> int:
     from neural_ae_ros.detector.checkpoint import CheckpointError
     from neural_ae_ros.detector.dataset import SceneDataError
-    from neural_ae_ros.evaluation.benchmark import BenchmarkSettings, run_benchmark
+    from neural_ae_ros.evaluation.benchmark import BenchmarkSettings, run_benchmark, table1_markdown
 
     import torch
 
@@ -15,12 +15,18 @@ def _cmd(args) -> int:
     settings = BenchmarkSettings(shifts=tuple(args.shifts), repeats=args.repeats, seed=args.seed,
                                  hflip=not args.no_hflip, oracle_step_ev=args.oracle_step)
     try:
-        run_benchmark(args.scenes, args.methods, settings, json_out=args.json, cache_dir=args.cache_dir,
+        report = run_benchmark(args.scenes, args.methods, settings, json_out=args.json, cache_dir=args.cache_dir,
                       max_scenes=args.max_scenes, weights_dir=args.weights_dir,
                       shared_detector=args.shared_detector, progress=not args.no_progress)
     except (FileNotFoundError, ValueError, SceneDataError, CheckpointError) as e:
         print(f"benchmark: {e}", file=sys.stderr)
         return 2
+    if args.markdown:
+        from pathlib import Path
+
+        Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.markdown).write_text(table1_markdown(report) + "\n")
+        print(f"wrote {args.markdown}")
     return 0
 
 
@@ -37,6 +43,7 @@ def add_commands(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--oracle-step", type=float, default=0.25, help="EV step of the oracle's sweep over -3..+3 EV")
     p.add_argument("--json", default=None, help="write the report here")
+    p.add_argument("--markdown", default=None, help="also write the table in paper 000 Table 1's layout (Markdown)")
     p.add_argument("--cache-dir", default=None, help="per-pair detection cache (default: SCENES/benchmark_cache)")
     p.add_argument("--weights-dir", default=str(AE_WEIGHTS_DIR), help="where <method>.pt and <method>_detector.pt are")
     p.add_argument("--shared-detector", action="store_true",

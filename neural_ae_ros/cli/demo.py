@@ -1,15 +1,75 @@
-"""``neural-ae demo``: the main job on built-in data: the closed loop for the classical methods,
-a comparison table and a plot of the exposure traces."""
+"""``neural-ae demo``: the main job on built-in data: an A/B run (``neural-ae ab-eval``) of the
+average AE against the best shipped method on a recorded drive with a tunnel exit, both mAP
+figures and the report. ``--loops``: the closed loop for the classical methods, a comparison
+table and a plot of the exposure traces."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 
 def add_commands(subparsers) -> None:
-    p = subparsers.add_parser("demo", help="closed-loop comparison of AE methods on the built-in drive")
+    p = subparsers.add_parser("demo", help="A/B run of average vs the best shipped method on a built-in drive")
     p.add_argument("--out", type=Path, default=Path("out/demo"), help="output folder")
     p.add_argument("--frames", type=int, default=None, help="frames per run (default: config/demo.yaml)")
+    p.add_argument("--loops", action="store_true",
+                   help="instead: the closed-loop comparison of the classical methods (config/demo.yaml 'demo')")
     p.set_defaults(func=_run)
+
+
+def choose_b_method(cfg: dict, data_dir: Optional[Path] = None):
+    """(method, why): ``b`` where the method is registered and its weights file
+    ``neural_ae_ros/data/ae/<b>.pt`` exists (classical methods need none), else ``b_fallback``."""
+    from neural_ae_ros.ae import available_methods
+
+    b, fallback = cfg["b"], cfg["b_fallback"]
+    data_dir = data_dir or Path(__file__).resolve().parent.parent / "data" / "ae"
+    weights = data_dir / f"{b}.pt"
+    if b not in available_methods():
+        return fallback, f"'{b}' is not a registered AE method yet (its weights {weights} have not landed)"
+    if b not in ("average", "gradient") and not weights.is_file():
+        return fallback, f"the weights of '{b}' ({weights}) are not there yet"
+    return b, f"config/demo.yaml b: {b}"
+
+
+def _run(args) -> int:
+    return _run_loops(args) if args.loops else _run_ab(args)
+
+
+def _run_ab(args) -> int:
+    from neural_ae_ros.cli.abeval import side_line
+    from neural_ae_ros.config import load_config
+    from neural_ae_ros.evaluation.ab_report import score_and_report
+    from neural_ae_ros.ros.ab_run import run_ab
+    from neural_ae_ros.scenes.scene_bag import record_drive
+
+    cfg = load_config("demo.yaml")["ab"]
+    frames = args.frames or cfg["frames"]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    b, why = choose_b_method(cfg)
+    if b != cfg["b"]:
+        print(f"B method: {b} instead of {cfg['b']}: {why}", flush=True)
+    scene = out / f"scene_{cfg['drive']}_{cfg['seed']}_{frames}f_{cfg['width']}x{cfg['height']}"
+    if not scene.exists():
+        print(f"recording the scene: {frames} frames of drive '{cfg['drive']}' ({cfg['width']}x{cfg['height']}) "
+              f"to {scene} ...", flush=True)
+        record_drive(cfg["drive"], frames, cfg["seed"], scene, cfg["width"], cfg["height"], cfg["fps"])
+    run_dir = out / f"ab_{cfg['a']}_vs_{b}"
+    if run_dir.exists():
+        import shutil
+
+        shutil.rmtree(run_dir)
+    print(f"A/B: {cfg['a']} (a) vs {b} (b): two pipelines (camera, histograms, AE, ISP, detector; ten ROS 2 "
+          f"processes over DDS), pace {cfg['pace']} ...", flush=True)
+    result = run_ab(cfg["a"], b, scene, run_dir, pace=cfg["pace"], frames=frames)
+    summary = score_and_report(result["bags"], run_dir, result["run"])
+    print()
+    for side, s in summary.items():
+        print(side_line(side, s))
+    print(f"B method: {b} ({why})")
+    print(f"report: {run_dir / 'report.html'}")
+    return 0
 
 
 def _event_cell(e) -> str:
@@ -39,7 +99,7 @@ def comparison_table(results) -> str:
     return "\n".join(lines)
 
 
-def _run(args) -> int:
+def _run_loops(args) -> int:
     from neural_ae_ros.config import load_config
     from neural_ae_ros.evaluation.plots import plot_exposure_traces
     from neural_ae_ros.ros.loop import run_loop, write_json

@@ -19,6 +19,8 @@ COMMAND_MODULES = (
     "neural_ae_ros.cli.headroom",
     "neural_ae_ros.cli.benchmark",
     "neural_ae_ros.cli.personalize",
+    "neural_ae_ros.cli.bringup",
+    "neural_ae_ros.cli.abeval",
 )
 
 

@@ -43,22 +43,40 @@ from neural_ae_ros.classes import CLASS_NAMES
 from neural_ae_ros.config import DATA_DIR
 from neural_ae_ros.evaluation.headroom import PooledConfig, bootstrap_weights, oracle_choice, paired_difference
 from neural_ae_ros.evaluation.headroom_run import (PairCapture, _commit, _detect_all, _machine, load_cached,
-                                                   match_scene, one_step_exposure, save_cached)
+                                                   match_scene, save_cached)
 from neural_ae_ros.evaluation.reports import write_report
 
 __all__ = ["BenchmarkSettings", "MethodUnderTest", "resolve_methods", "run_benchmark", "summarize_benchmark",
-           "CLASSICAL", "LEARNED", "AE_WEIGHTS_DIR"]
+           "CLASSICAL", "LEARNED", "AE_WEIGHTS_DIR", "PAPER_TABLE1", "PAPER_TABLE1_AP", "table1_markdown"]
 
 CLASSICAL = ("average", "gradient")
 LEARNED = ("histogram_nn", "semantic_nn", "hybrid_nn")
 #: Shipped weights: ``<method>.pt`` (exposure network) and ``<method>_detector.pt`` (its detector).
 AE_WEIGHTS_DIR = DATA_DIR / "ae"
-#: Paper 000 Table 1 (mAP, %), for the README table beside ours.
-PAPER_TABLE1 = {"gradient": {"1.5": 31.73, "4": 28.92, "10": 22.91},
-                "average": {"1.5": 30.90, "4": 29.96, "10": 26.77},
-                "histogram_nn": {"1.5": 32.83, "4": 32.92},
-                "semantic_nn": {"1.5": 33.27, "4": 33.05},
-                "hybrid_nn": {"1.5": 34.01, "4": 34.08, "10": 33.35}}
+#: Paper 000 Table 1 (AP@0.5 %, classes in CLASS_NAMES order, then mAP), for the README table
+#: beside ours. Source: /work/shared/seeds/000 (Onzon et al. 2021), Table 1; each block of the
+#: table is followed by its caption (k = 1.5, 4, 10), and the classical rows match Table 2's
+#: "fine tuned on HDR dataset with AE" rows.
+PAPER_TABLE1_AP = {
+    "1.5": {"gradient": (17.56, 31.26, 60.70, 28.92, 21.90, 30.07, 31.73),
+            "average": (16.01, 29.74, 59.56, 28.85, 21.53, 29.70, 30.90),
+            "histogram_nn": (19.87, 33.11, 60.43, 29.55, 22.60, 31.42, 32.83),
+            "semantic_nn": (20.19, 34.15, 60.87, 30.21, 23.35, 30.87, 33.27),
+            "hybrid_nn": (20.18, 37.06, 61.07, 30.60, 23.98, 31.18, 34.01)},
+    "4": {"gradient": (17.02, 25.47, 57.27, 24.93, 20.87, 27.95, 28.92),
+          "average": (15.50, 29.09, 58.08, 27.17, 21.29, 28.63, 29.96),
+          "histogram_nn": (19.80, 33.99, 60.32, 29.41, 22.69, 31.34, 32.92),
+          "semantic_nn": (19.76, 32.55, 60.72, 30.38, 23.50, 31.41, 33.05),
+          "hybrid_nn": (20.29, 37.29, 61.22, 30.44, 23.95, 31.28, 34.08)},
+    "10": {"gradient": (13.22, 19.81, 48.00, 18.61, 16.18, 21.62, 22.91),
+           "average": (12.99, 25.10, 53.83, 23.81, 18.62, 26.30, 26.77),
+           "histogram_nn": (18.32, 32.06, 60.39, 28.44, 22.70, 31.12, 32.17),
+           "semantic_nn": (17.65, 26.82, 60.19, 28.97, 23.20, 30.75, 31.26),
+           "hybrid_nn": (19.42, 35.18, 61.01, 29.81, 23.70, 30.96, 33.35)},
+}
+#: Paper 000 Table 1 mAP (%) per method and k.
+PAPER_TABLE1 = {m: {k: block[m][-1] for k, block in PAPER_TABLE1_AP.items()}
+                for m in PAPER_TABLE1_AP["1.5"]}
 
 
 @dataclass(frozen=True)
@@ -129,29 +147,41 @@ def resolve_methods(names: Sequence[str], weights_dir=AE_WEIGHTS_DIR, shared_det
 
 
 # ------------------------------------------------------------------------------ decisions
-class LearnedPolicy:
-    """An exposure network deciding frame 2's exposure from frame 1 (histograms and/or its own
-    detector's conv2 features of the developed frame 1)."""
+class MethodPolicy:
+    """Any method, classical or learned, deciding frame 2's exposure from frame 1 through the one
+    batched AE path (:meth:`~neural_ae_ros.ae.base.AutoExposureMethod.adjustment_factors`): all
+    of a pair's frame-1 captures (every shift and kappa side) in one call. Learned methods see
+    the 59 x 256 histograms and/or their own detector's conv2 features of the developed frame 1;
+    classical ones the raw mosaic and its mean green level. The method's ``u`` is applied in
+    full (no Eq. 4 bound on a classical method: its own limits apply)."""
 
     def __init__(self, method: MethodUnderTest, detector_runtime) -> None:
-        from neural_ae_ros.ae.training import load_ae_checkpoint
+        from neural_ae_ros.ae import make_method
 
-        self.net, _ = load_ae_checkpoint(method.ae_checkpoint, expected_method=method.name)
+        self.ae = make_method(method.name, **({"weights": method.ae_checkpoint} if method.name in LEARNED else {}))
         self.detector = detector_runtime
 
     @torch.no_grad()
-    def effective_exposure_s(self, cap: PairCapture, kappa: float) -> float:
+    def effective_exposures_s(self, cap: PairCapture, kappas: Sequence[float]) -> List[float]:
+        from neural_ae_ros.ae import INPUT_FEATURES, FrameBatch
         from neural_ae_ros.detector.inference import resize_rgb
-        from neural_ae_ros.imaging.histograms import histogram_stack_torch
+        from neural_ae_ros.imaging.exposure import FrameExposure
+        from neural_ae_ros.imaging.histograms import histogram_stack_torch, mean_green_level
 
-        e1 = kappa * cap.e_base_s
-        raw1, _, _ = cap.raw(1, e1)
-        hist = histogram_stack_torch(raw1, int(cap.sensor.white_level_dn)) if "histograms" in self.net.inputs else None
+        shots = [cap.raw(1, kappa * cap.e_base_s) for kappa in kappas]
+        raws = torch.stack([r for r, _, _ in shots])
+        raw_dn = raws.numpy().astype(np.uint16)
         feats = None
-        if "features" in self.net.inputs:
-            rgb = resize_rgb(cap.isp(raw1).clamp(0, 1)[None], self.detector.input_size)
+        if INPUT_FEATURES in self.ae.inputs:
+            rgb = resize_rgb(cap.isp(raws).clamp(0, 1), self.detector.input_size)
             feats = self.detector.model.extract_features(rgb)
-        return float(e1 * float(self.net(histograms=hist, features=feats)[0]))
+        batch = FrameBatch([FrameExposure(t, k, frame_index=0) for _, t, k in shots],
+                           mean_level_dn=np.array([mean_green_level(r) for r in raw_dn]), raw=raw_dn,
+                           histograms=histogram_stack_torch(raws, int(cap.sensor.white_level_dn)), features=feats,
+                           white_level_dn=int(cap.sensor.white_level_dn),
+                           black_level_dn=float(cap.sensor.black_level_dn))
+        u = self.ae.adjustment_factors(batch)
+        return [float(e.effective_exposure_s * float(ui)) for e, ui in zip(batch.exposures, u)]
 
 
 def _frame2_images(cap: PairCapture, exposures: Dict[str, float], input_size) -> list:
@@ -176,14 +206,9 @@ def method_exposures(method: MethodUnderTest, cap: PairCapture, settings: Benchm
     """Key -> frame-2 effective exposure (s) for every shift and kappa side (or the oracle sweep)."""
     if method.name == "oracle":
         return {_oracle_key(ev): cap.e_base_s * 2.0 ** ev for ev in settings.oracle_evs()}
-    out = {}
-    for k in settings.shifts:
-        for kappa in (1.0 / k, k):
-            if method.name in CLASSICAL:
-                out[_kappa_key(k, kappa)] = one_step_exposure(cap, method.name, kappa, mu=0.0)
-            else:
-                out[_kappa_key(k, kappa)] = policy.effective_exposure_s(cap, kappa)
-    return out
+    draws = [(k, kappa) for k in settings.shifts for kappa in (1.0 / k, k)]
+    exposures = policy.effective_exposures_s(cap, [kappa for _, kappa in draws])
+    return {_kappa_key(k, kappa): e for (k, kappa), e in zip(draws, exposures)}
 
 
 # ------------------------------------------------------------------------------ runner
@@ -200,8 +225,8 @@ def run_benchmark(scenes, method_names: Sequence[str], settings: BenchmarkSettin
     runtimes, policies = {}, {}
     for m in methods:
         runtimes[m.name] = load_detector(m.detector, score_threshold=settings.detector_score_threshold)
-        if m.name in LEARNED:
-            policies[m.name] = LearnedPolicy(m, runtimes[m.name])
+        if m.name != "oracle":
+            policies[m.name] = MethodPolicy(m, runtimes[m.name])
     records = load_scene_index(scenes)
     if max_scenes:
         records = records[:max_scenes]
@@ -355,4 +380,41 @@ def format_benchmark(r: dict) -> str:
             extra = f" ({d['mean']:+.1f})" if d else ""
             cells.append(f"{c['map_mean']:6.2f} +- {c['map_std']:4.2f}{extra}")
         lines.append(f"{name:14s}" + "".join(f"{s:>22s}" for s in cells))
+    return "\n".join(lines)
+
+
+_ROW_NAMES = {"gradient": "GRADIENT AE", "average": "AVERAGE AE", "histogram_nn": "HISTOGRAM NN",
+              "semantic_nn": "SEMANTIC NN", "hybrid_nn": "HYBRID NN", "oracle": "ORACLE (ceiling)"}
+_SHIFT_NAMES = {"1.5": "Mild exposure shift", "4": "Moderate exposure shift", "10": "Large exposure shift"}
+
+
+def _fmt(v, spec: str = ".1f") -> str:
+    return "n/a" if v is None or (isinstance(v, float) and not math.isfinite(v)) else format(v, spec)
+
+
+def table1_markdown(r: dict) -> str:
+    """The report in the layout of paper 000 Table 1 (one block per k; AP per class, mAP
+    mean +- std over the repeats), with the paired-bootstrap difference to ``average`` [95 %
+    interval], the share of the average-to-oracle gap closed, and the paper's mAP beside ours."""
+    heads = ["Bike", "Bus & Truck", "Car & Van", "Person", "Traffic Light", "Traffic Sign"]
+    lines = [f"{r['num_pairs']} pairs, {r['repeats']} repeats, AP@0.5 %; detectors: "
+             + ("each method its own" if r.get("fair_detectors") else "NOT all fine-tuned per method"), ""]
+    for k in [f"{x:g}" for x in r["settings"]["shifts"]]:
+        lines += [f"**{_SHIFT_NAMES.get(k, 'Exposure shift')} k = {k}**", "",
+                  "| Method | " + " | ".join(heads) + " | mAP (ours) | vs AVERAGE [95 % CI] | gap closed | mAP (paper) |",
+                  "|---|" + "---:|" * (len(heads) + 4)]
+        for name, row in r["methods"].items():
+            c = row.get(k)
+            if c is None:
+                continue
+            aps = [_fmt(c["ap"].get(cls)) for cls in CLASS_NAMES]
+            d = row.get("diff_to_average", {}).get(k)
+            diff = f"{d['mean']:+.1f} [{d['ci95'][0]:+.1f}, {d['ci95'][1]:+.1f}]" if d else "-"
+            gap = row.get("gap_closed", {}).get(k)
+            gap_s = f"{100 * gap:.0f} %" if gap is not None else "-"
+            paper = PAPER_TABLE1.get(name, {}).get(k)
+            mp = f"{c['map_mean']:.1f} +- {c['map_std']:.1f}" if name != "oracle" else f"{c['map_mean']:.1f}"
+            lines.append(f"| {_ROW_NAMES.get(name, name)} | " + " | ".join(aps)
+                         + f" | {mp} | {diff} | {gap_s} | {_fmt(paper, '.2f') if paper else '-'} |")
+        lines.append("")
     return "\n".join(lines)

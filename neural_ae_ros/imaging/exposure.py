@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, List, Mapping, Optional, Tuple, Union
 
-from neural_ae_ros.config import config_path, load_yaml
+from neural_ae_ros.config import config_path, is_ros_parameters_file, load_yaml, ros_parameters
 
 __all__ = [
     "FrameExposure",
@@ -43,9 +43,21 @@ def _is_num(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+#: The node whose entry of a ``ros__parameters`` file holds the camera settings and limits.
+CAMERA_NODE_NAME = "camera_bridge"
+_LIMIT_KEYS = ("min_exposure_time_s", "max_exposure_time_s", "min_analog_gain", "max_analog_gain")
+
+
 def _load_yaml(path: Optional[Union[str, Path]]) -> Mapping[str, Any]:
-    """``path`` or ``config/camera.yaml`` (:func:`neural_ae_ros.config.load_yaml`)."""
-    return load_yaml(path if path is not None else config_path(DEFAULT_CAMERA_YAML))
+    """``path`` or ``config/camera.yaml`` (:func:`neural_ae_ros.config.load_yaml`) as
+    ``{"camera": {...}, "limits": {...}}``. A ``ros__parameters`` file (``/**/camera_bridge``
+    entry, the form of ``config/camera.yaml``) gives its flat parameters to both sections."""
+    path = path if path is not None else config_path(DEFAULT_CAMERA_YAML)
+    data = load_yaml(path)
+    if is_ros_parameters_file(data):
+        flat = ros_parameters(data, CAMERA_NODE_NAME, path)
+        return {"camera": flat, "limits": {k: flat[k] for k in _LIMIT_KEYS if k in flat}}
+    return data
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 import torch.nn.functional as F
-from neural_ae_ros.config import config_path, load_yaml
+from neural_ae_ros.config import config_path, is_ros_parameters_file, load_yaml, ros_parameters
 
 
 DEFAULT_CONFIG_NAME = "isp.yaml"
@@ -48,6 +48,8 @@ DEFAULT_CONFIG_NAME = "isp.yaml"
 #: Raw image encodings the ISP accepts (sensor_msgs/Image names).
 RAW_ENCODINGS = ("bayer_rggb16",)
 DEMOSAIC_METHODS = ("bilinear", "malvar")
+#: The node whose entry of a ``ros__parameters`` file holds the ISP parameters.
+ISP_NODE_NAME = "isp_node"
 LEARNABLE_NAMES = ("wb_gains", "ccm", "digital_gain", "gamma")
 
 _SRGB_LINEAR_THRESHOLD = 0.0031308
@@ -102,7 +104,13 @@ class IspParams:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "IspParams":
+        """A mapping of this class's fields, or a ``ros__parameters`` file (``/**/isp_node``
+        entry, as ``config/isp.yaml``); ``ccm`` as 3 rows or 9 numbers row-major."""
+        if is_ros_parameters_file(d):
+            d = ros_parameters(d, ISP_NODE_NAME)
         d = dict(d.get("isp", d))
+        if "ccm" in d and len(d["ccm"]) == 9 and not any(isinstance(v, (list, tuple)) for v in d["ccm"]):
+            d["ccm"] = [d["ccm"][0:3], d["ccm"][3:6], d["ccm"][6:9]]
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - names
         if unknown:

@@ -7,19 +7,33 @@ Camera facts (limits, T_max, levels, latency, session) come from the camera's la
 camera session resets the controller (its frame indices restart). Method, smoothing and method
 constants are live parameters: a change is validated first (on-set) and then applied in place,
 so the controller keeps its state and the exposure stays continuous.
+
+Learned methods (``histogram_nn``, ``semantic_nn``, ``hybrid_nn``) load their weights
+(``network_weights``, default the shipped ``data/ae/<method>.pt``) when the node starts: a
+missing or mismatching file ends the start with one line naming the file (and the
+``neural-ae train`` command for a missing default). Semantic methods also join the detector
+node's ``semantic_features`` (pooled vector, same stamp as the frame) to the frame: a frame
+whose features have not arrived ``features_timeout_s`` after its histograms is decided without
+them (``hybrid_nn``: histogram branch; ``semantic_nn``: holds), and so is a frame whose features
+are unusable (NaN, other weights, wrong size); each is said on ``/diagnostics`` and in a
+throttled log line.
 """
 from __future__ import annotations
 
 import sys
+import time
+from collections import OrderedDict
 from typing import Any, Dict, Optional
 
 import numpy as np
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 
-from neural_ae_ros.msg import AppliedExposure, AttentionWeights, CameraExposureInfo, ExposureCommand, HistogramStack
+from neural_ae_ros.msg import (AppliedExposure, AttentionWeights, CameraExposureInfo, ExposureCommand, HistogramStack,
+                               SemanticFeatures)
 
-from ..ae import INPUT_RAW, INPUT_RGB, ControllerSettings, ExposureController, Observation, make_method, method_class, method_kwargs
+from ..ae import (INPUT_FEATURES, INPUT_RAW, INPUT_RGB, ControllerSettings, ExposureController, Observation, make_method,
+                  method_class, method_kwargs)
 from . import topics
 from .convert import (MessageFormatError, StampJoin, applied_from_msg, camera_info_from_msg, command_to_msg,
                       image_to_raw, image_to_rgb, stamp_key)
@@ -32,8 +46,23 @@ _MAX_PENDING = 30
 _SETTINGS = set(ControllerSettings.names())
 
 
+#: Semantic feature vectors kept while their frame's histograms have not arrived.
+_MAX_FEATURES = 30
+#: How often frames waiting for their features are checked against features_timeout_s (s).
+_FEATURE_POLL_S = 0.01
+
+
 def controller_settings(values: Dict[str, Any]) -> ControllerSettings:
     return ControllerSettings(**{k: values[k] for k in _SETTINGS if k in values})
+
+
+def build_method(values: Dict[str, Any]):
+    """The AE method named by the node parameters ``values`` (learned ones load their weights)."""
+    name = values["method"]
+    kwargs = method_kwargs(name, values)
+    if method_class(name).loads_weights and values.get("network_weights"):
+        kwargs["weights"] = values["network_weights"]
+    return make_method(name, **kwargs)
 
 
 class AeControllerNode(Node):
@@ -48,6 +77,13 @@ class AeControllerNode(Node):
         self.health = NodeHealth(stale_after_s=None)
         self.diagnostics = DiagnosticsReporter(self, self.health)
         self.join = StampJoin(self._required_parts(self.params["method"]), _MAX_PENDING)
+        # the method is built (weights loaded) now: a bad file refuses the start with its reason
+        self.method = build_method(self.params.values)
+        self.features_sub = None
+        self._features: "OrderedDict[int, Any]" = OrderedDict()  # stamp -> vector, or the reason it is unusable
+        self._awaiting: "OrderedDict[int, tuple]" = OrderedDict()  # stamp -> (parts, deadline), in order
+        self._newest_decided = -1
+        self._feature_timer = None  # checks deadlines, only while the method uses features
         self.cmd_pub = self.create_publisher(ExposureCommand, topics.EXPOSURE_COMMAND, topics.RECORD_QOS)
         self.create_subscription(CameraExposureInfo, topics.CAMERA_EXPOSURE_INFO, self._on_camera_info,
                                  topics.LATCHED_QOS)
@@ -55,10 +91,12 @@ class AeControllerNode(Node):
         self.create_subscription(HistogramStack, topics.HISTOGRAMS, self._on_histograms, topics.RECORD_QOS)
         self._update_image_subscription()
         self.commands_sent = 0
+        self.decisions_without_features = 0
         # attention_rl (paper 001): personalised weights swap in while running (personalization_node)
         self.weights_active_pub = self.create_publisher(AttentionWeights, topics.ATTENTION_RL_WEIGHTS_ACTIVE,
                                                         topics.LATCHED_QOS)
         self.create_subscription(AttentionWeights, topics.ATTENTION_RL_WEIGHTS, self._on_weights, topics.LATCHED_QOS)
+        self._adopt_weights(self.method)
 
     # -- camera facts -----------------------------------------------------------------------
     @guarded(cause="camera_info_callback")
@@ -70,7 +108,7 @@ class AeControllerNode(Node):
             return
         if self.controller is None:
             v = self.params.values
-            self.controller = ExposureController(self._make_method(v), info, controller_settings(v))
+            self.controller = ExposureController(self.method, info, controller_settings(v))
             self.get_logger().info(f"camera session {info.session_id}: AE method '{v['method']}', "
                                    f"smoothing {v['smoothing']}, latency {info.actuation_latency_frames} frames")
         else:
@@ -88,19 +126,28 @@ class AeControllerNode(Node):
             problems = controller_settings(v).problems()
             if problems:
                 return "; ".join(problems)
-            make_method(v["method"], **method_kwargs(v["method"], v))
-        except (TypeError, ValueError) as exc:
+            if name == "method" or name == "network_weights" or name in {
+                    p.name for p in method_class(v["method"]).parameters}:
+                self._candidate_method = build_method(v)
+        except (TypeError, ValueError, RuntimeError) as exc:  # RuntimeError: AeCheckpointError
             return f"{name}={value!r}: {exc}"
         return None
 
     def _apply_parameter(self, name: str, value: Any) -> None:
         v = self.params.values
         if self.controller is None:
-            return  # applied when the camera info arrives
+            if name in ("method", "network_weights") or name in {p.name for p in method_class(v["method"]).parameters}:
+                self.method = self._candidate_method
+                self._adopt_weights(self.method)
+                self.join.set_required(self._required_parts(v["method"]))
+                self._update_image_subscription()
+            return  # the rest is applied when the camera info arrives
         if name in _SETTINGS:
             self.controller.configure(**{name: value})
-        elif name == "method" or name in {p.name for p in method_class(v["method"]).parameters}:
-            self.controller.set_method(self._make_method(v))
+        elif name in ("method", "network_weights") or name in {p.name for p in method_class(v["method"]).parameters}:
+            self.method = self._candidate_method
+            self._adopt_weights(self.method)
+            self.controller.set_method(self.method)
             self.join.set_required(self._required_parts(v["method"]))
             self._update_image_subscription()
 
@@ -122,19 +169,30 @@ class AeControllerNode(Node):
             elif kind not in inputs and sub is not None:
                 self.destroy_subscription(sub)
                 setattr(self, attr, None)
+        wants_features = INPUT_FEATURES in method_class(self.params["method"]).inputs
+        if wants_features and self.features_sub is None:
+            self.features_sub = self.create_subscription(SemanticFeatures, topics.SEMANTIC_FEATURES,
+                                                         self._on_features, topics.RECORD_QOS)
+            self._feature_timer = self.create_timer(_FEATURE_POLL_S, self._on_feature_timer)
+        elif not wants_features and self.features_sub is not None:
+            self.destroy_subscription(self.features_sub)
+            self.destroy_timer(self._feature_timer)
+            self.features_sub = self._feature_timer = None
+            self._features.clear()
+        if not wants_features:
+            self._drain_awaiting(flush=True)
 
     # -- attention_rl weights (paper 001 personalisation) ------------------------------------
-    def _make_method(self, v: Dict[str, Any]):
-        method = make_method(v["method"], **method_kwargs(v["method"], v))
+    def _adopt_weights(self, method) -> None:
+        """A newly built attention_rl gets the last verified announcement, else says it runs the shipped weights."""
         if hasattr(method, "swap_weights") and (self.weights_announced is None
                                                 or not self._swap_weights(method, self.weights_announced)):
             self._announce_active(method, "", 0)
-        return method
 
     @guarded(cause="weights_callback")
     def _on_weights(self, msg: AttentionWeights) -> None:
-        method = self.controller.method if self.controller is not None else None
-        if method is None or not hasattr(method, "swap_weights"):
+        method = self.method
+        if not hasattr(method, "swap_weights"):
             self.weights_announced = msg  # checked and loaded when attention_rl is made
             self.get_logger().info(f"attention_rl weights of profile {msg.profile!r} announced ({msg.path}); "
                                    "loaded when attention_rl runs")
@@ -166,6 +224,52 @@ class AeControllerNode(Node):
         self.health.set_value("attention_rl_weights_sha256", method.weights_sha256)
         self.health.set_value("attention_rl_profile", profile or "(shipped)")
 
+    # -- semantic features: joined to the frame by stamp, with a deadline -------------------------
+    @guarded(cause="features_callback")
+    def _on_features(self, msg: SemanticFeatures) -> None:
+        stamp = stamp_key(msg.header)
+        topic = self.resolve_topic_name(topics.SEMANTIC_FEATURES)
+        where = f"{topic} stamp {stamp} ns"
+        data = np.frombuffer(msg.data, dtype=np.float32) if len(msg.data) else np.zeros(0, np.float32)
+        method = self.method
+        problem = None
+        if msg.method != method.name:
+            problem = f"{where}: features of {msg.method!r}, this controller runs {method.name!r}"
+        elif getattr(method, "sha256", None) and msg.ae_weights_sha256 != method.sha256:
+            problem = (f"{where}: made with weights sha256 {msg.ae_weights_sha256[:12]}..., this controller runs "
+                       f"{method.sha256[:12]}... (detector node ae_checkpoint and network_weights differ)")
+        else:
+            problem = method.features_problem(data)
+            if problem is not None:
+                problem = f"{where}: {problem}"
+        if problem is not None:
+            self.health.problem(cause_of(problem.split(": ", 1)[1], "bad_features: "), problem)
+        if stamp <= self._newest_decided and stamp not in self._awaiting:
+            self.health.problem("features_late", f"{where}: arrived after its frame was decided (features_timeout_s "
+                                f"{self.params['features_timeout_s']} s)")
+            return
+        # an unusable vector still goes to the method, which says why it decided without it
+        self._features[stamp] = data.copy()
+        while len(self._features) > _MAX_FEATURES:
+            self._features.popitem(last=False)
+        self._drain_awaiting()
+
+    @guarded(cause="features_timer")
+    def _on_feature_timer(self) -> None:
+        self._drain_awaiting()
+
+    def _drain_awaiting(self, flush: bool = False) -> None:
+        """Decide waiting frames in order: with their features once they are here, without them
+        once ``features_timeout_s`` has passed (or at once with ``flush``)."""
+        now = time.monotonic()
+        while self._awaiting:
+            stamp, (parts, deadline) = next(iter(self._awaiting.items()))
+            features = self._features.pop(stamp, None)
+            if features is None and not flush and now < deadline:
+                return
+            del self._awaiting[stamp]
+            self._decide(parts, features)
+
     # -- joins ------------------------------------------------------------------------------
     def _add(self, header, part: str, value) -> None:
         evicted = self.join.evicted
@@ -174,8 +278,14 @@ class AeControllerNode(Node):
             stamp, have = self.join.last_evicted
             self.health.failed_join("join_evicted", f"frame stamp {stamp} ns had only {', '.join(have)} after "
                                     f"{_MAX_PENDING} newer frames; skipped")
-        if parts is not None:
+        if parts is None:
+            return
+        if self.features_sub is None:
             self._decide(parts)
+            return
+        key = stamp_key(header)
+        self._awaiting[key] = (parts, time.monotonic() + float(self.params["features_timeout_s"]))
+        self._drain_awaiting()
 
     @guarded(cause="exposure_callback")
     def _on_exposure(self, msg: AppliedExposure) -> None:
@@ -209,8 +319,9 @@ class AeControllerNode(Node):
         self._add(msg.header, "rgb", rgb)
 
     # -- decision ---------------------------------------------------------------------------
-    def _decide(self, parts: Dict[str, Any]) -> None:
+    def _decide(self, parts: Dict[str, Any], features: Optional[np.ndarray] = None) -> None:
         exp, hist = parts["exposure"], parts["histograms"]
+        self._newest_decided = max(self._newest_decided, stamp_key(exp.header))
         if self.controller is None:
             self.health.problem("no_camera_info", f"frame {exp.frame_index}: no camera_exposure_info yet (limits, "
                                 "latency, session); frame skipped")
@@ -228,10 +339,26 @@ class AeControllerNode(Node):
         exposure = applied_from_msg(exp)
         obs = Observation(exposure, mean_level_dn=float(exp.mean_level_dn), raw=parts.get("raw"), rgb=parts.get("rgb"),
                           histograms=counts.reshape(hist.num_regions, hist.num_bins),
-                          white_level_dn=cam.white_level_dn, black_level_dn=cam.black_level_dn)
-        command = self.controller.update(obs)
+                          white_level_dn=cam.white_level_dn, black_level_dn=cam.black_level_dn,
+                          features=features)
+        try:
+            command = self.controller.update(obs)
+        except ValueError as exc:  # input the method cannot use (e.g. a histogram stack of other grids)
+            topic = self.resolve_topic_name(topics.HISTOGRAMS)
+            self.health.dropped(cause_of(str(exc), "bad_input: "), f"{topic} stamp {stamp_key(hist.header)} ns, "
+                                f"frame {exp.frame_index}: {exc}; frame skipped")
+            return
         for problem in self.controller.last_info["problems"]:
             self.health.problem(cause_of(problem, "decision: "), problem)
+        fallback = self.controller.last_info.get("method_info", {}).get("fallback")
+        if fallback:
+            self.decisions_without_features += 1
+            self.health.problem("features_fallback", f"frame {exp.frame_index}: {self.method.name} decided without "
+                                f"semantic features: {fallback}")
+        if self.features_sub is not None:
+            both = "histograms + semantic features" if self.method.name == "hybrid_nn" else "semantic features"
+            self.health.set_value("decision_inputs", fallback or both)
+            self.health.set_value("decisions_without_features", self.decisions_without_features)
         self.cmd_pub.publish(command_to_msg(command, exp.header, exposure.effective_exposure_s))
         self.commands_sent += 1
         self.health.frame_out()

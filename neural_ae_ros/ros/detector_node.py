@@ -8,6 +8,12 @@ checkpoint is refused at ``configure`` with the reason; the node stays alive, un
 loaded model stays. A malformed image is dropped with a throttled log line that says what was wrong;
 frames the detector is too slow for are counted (against the camera's ``exposure`` records) and
 reported as dropped on ``/diagnostics``.
+
+With ``ae_checkpoint`` (a ``semantic_nn``/``hybrid_nn`` exposure-network checkpoint, the one whose
+detector this node runs) it also publishes ``semantic_features``: the conv2 map through that
+method's channel compression and pyramid pooling (:class:`~neural_ae_ros.ae.neural.SemanticEncoder`),
+4496 float32 per frame, only while someone subscribes (docs/design.md, "Semantic features on
+the wire"). A bad ``ae_checkpoint`` is refused at configure like a bad detector checkpoint.
 """
 from __future__ import annotations
 
@@ -18,7 +24,9 @@ import numpy as np
 from sensor_msgs.msg import Image
 from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
 
-from neural_ae_ros.msg import AppliedExposure, FeatureMap
+from neural_ae_ros.msg import AppliedExposure, FeatureMap, SemanticFeatures
+
+from ..ae.training import AeCheckpointError
 
 from ..detector.checkpoint import CheckpointError
 from ..detector.inference import DetectorInputError, load_detector
@@ -65,6 +73,18 @@ def features_to_msg(features, header, input_size) -> FeatureMap:
     return msg
 
 
+def semantic_to_msg(vector: np.ndarray, header, encoder, input_size) -> SemanticFeatures:
+    """Pooled semantic vector (float32) -> SemanticFeatures with the image's header."""
+    msg = SemanticFeatures()
+    msg.header = header
+    msg.method, msg.ae_weights_sha256 = encoder.method, encoder.sha256
+    msg.input_width, msg.input_height = int(input_size[0]), int(input_size[1])
+    data = array.array("f")
+    data.frombytes(np.ascontiguousarray(vector, dtype=np.float32).tobytes())
+    msg.data = data
+    return msg
+
+
 class DetectorNode(LoadingNode):
     """Lifecycle node: ``configure`` loads and checks the model (a bad one is refused, the node
     stays unconfigured and says so on /diagnostics), ``activate`` starts publishing,
@@ -72,7 +92,7 @@ class DetectorNode(LoadingNode):
     and activates itself at start, so the graph runs without a lifecycle manager."""
 
     load_cause = "checkpoint"
-    load_errors = (CheckpointError,)
+    load_errors = (CheckpointError, AeCheckpointError)
 
     def __init__(self, **node_kwargs) -> None:
         super().__init__("detector_node", **node_kwargs)
@@ -82,7 +102,8 @@ class DetectorNode(LoadingNode):
         self.diagnostics = DiagnosticsReporter(self, self.health)
         self.skips = SkipCounter()
         self.runtime = None
-        self.det_pub = self.feat_pub = None
+        self.encoder = None  # SemanticEncoder of ae_checkpoint, or None
+        self.det_pub = self.feat_pub = self.sem_pub = None
         self._init_lifecycle()
 
     @property
@@ -92,6 +113,10 @@ class DetectorNode(LoadingNode):
     # -- lifecycle (LoadingNode) ---------------------------------------------------------------
     def load(self) -> None:
         self.runtime = self._load(self.params["checkpoint"])
+        self.encoder = self._load_encoder(self.params["ae_checkpoint"])
+        if self.encoder is not None:
+            self.get_logger().info(f"semantic features of {self.encoder.method} ({self.encoder.path}) on "
+                                   f"{self.resolve_topic_name(topics.SEMANTIC_FEATURES)}")
         self.get_logger().info(
             f"detector: classes {list(self.runtime.classes)}, input {self.runtime.input_size[0]}x"
             f"{self.runtime.input_size[1]}, checkpoint {self.params['checkpoint'] or 'default'}")
@@ -102,11 +127,14 @@ class DetectorNode(LoadingNode):
         subs = [self.create_subscription(Image, topics.IMAGE_RGB, self._on_image, topics.IMAGE_QOS),
                 self.create_subscription(AppliedExposure, topics.APPLIED_EXPOSURE, self._on_exposure,
                                          topics.RECORD_QOS)]
-        return [self.det_pub, self.feat_pub], subs
+        self.sem_pub = self.create_lifecycle_publisher(SemanticFeatures, topics.SEMANTIC_FEATURES,
+                                                       topics.RECORD_QOS)
+        return [self.det_pub, self.feat_pub, self.sem_pub], subs
 
     def free(self) -> None:
-        self.det_pub = self.feat_pub = None
+        self.det_pub = self.feat_pub = self.sem_pub = None
         self.runtime = None
+        self.encoder = None
 
     # -- parameters -------------------------------------------------------------------------
     def _load(self, checkpoint: str):
@@ -114,13 +142,22 @@ class DetectorNode(LoadingNode):
         return load_detector(checkpoint or None, score_threshold=v["score_threshold"], nms_iou=v["nms_iou"],
                              top_k=v["max_detections"])
 
-    def _validate_checkpoint(self, name, value):
-        if name != "checkpoint":
+    @staticmethod
+    def _load_encoder(path: str):
+        if not path:
             return None
+        from ..ae.neural import SemanticEncoder
+
+        return SemanticEncoder(path)
+
+    def _validate_checkpoint(self, name, value):
         try:
-            self._candidate = self._load(value)
-        except CheckpointError as exc:
-            return f"checkpoint refused: {exc}"
+            if name == "checkpoint":
+                self._candidate = self._load(value)
+            elif name == "ae_checkpoint":
+                self._candidate_encoder = self._load_encoder(value)
+        except (CheckpointError, AeCheckpointError) as exc:
+            return f"{name} refused: {exc}"
         return None
 
     def _on_change(self, name, value) -> None:
@@ -128,6 +165,8 @@ class DetectorNode(LoadingNode):
             return  # unconfigured: the next configure loads with the new values
         if name == "checkpoint":
             self.runtime = self._candidate
+        elif name == "ae_checkpoint":
+            self.encoder = self._candidate_encoder
         else:
             self.runtime.score_threshold = self.params["score_threshold"]
             self.runtime.nms_iou = self.params["nms_iou"]
@@ -145,14 +184,18 @@ class DetectorNode(LoadingNode):
         self.health.frame_in()
         try:
             rgb = image_to_rgb(msg, self.resolve_topic_name(topics.IMAGE_RGB))
-            want_features = self.feat_pub.get_subscription_count() > 0
-            det = self.runtime.detect(rgb, "rgb8", want_features=want_features)
+            want_map = self.feat_pub.get_subscription_count() > 0
+            want_semantic = self.encoder is not None and self.sem_pub.get_subscription_count() > 0
+            det = self.runtime.detect(rgb, "rgb8", want_features=want_map or want_semantic)
         except (MessageFormatError, DetectorInputError) as exc:
             self.health.dropped(cause_of(str(exc), "bad_image: "), str(exc))
             return
         self.det_pub.publish(detections_to_msg(det, self.runtime.classes, msg.header))
-        if want_features and det.features is not None:
+        if want_map and det.features is not None:
             self.feat_pub.publish(features_to_msg(det.features, msg.header, self.runtime.input_size))
+        if want_semantic and det.features is not None:
+            vector = self.encoder.encode(det.features)
+            self.sem_pub.publish(semantic_to_msg(vector, msg.header, self.encoder, self.runtime.input_size))
         self.health.frame_out()
         skipped = self.skips.done(stamp_key(msg.header))
         self.health.set_value("frames_skipped", self.skips.skipped)

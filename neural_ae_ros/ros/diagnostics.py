@@ -163,11 +163,17 @@ class SkipCounter:
     def __init__(self, capacity: int = 2000) -> None:
         self.capacity = int(capacity)
         self._upstream: "collections.OrderedDict[int, bool]" = collections.OrderedDict()
+        # processed before their producer record arrived (one executor runs the image callback
+        # before the exposure callback when both are ready): not skipped when the record comes
+        self._ahead: "collections.OrderedDict[int, bool]" = collections.OrderedDict()
         self.skipped = 0
         self.processed = 0
 
     def upstream(self, stamp_ns: int) -> None:
-        self._upstream.setdefault(int(stamp_ns), False)
+        stamp_ns = int(stamp_ns)
+        if self._ahead.pop(stamp_ns, None) is not None:
+            return
+        self._upstream.setdefault(stamp_ns, False)
         while len(self._upstream) > self.capacity:
             self._upstream.popitem(last=False)
 
@@ -175,6 +181,10 @@ class SkipCounter:
         """Mark ``stamp_ns`` processed; returns how many earlier frames became skipped."""
         stamp_ns = int(stamp_ns)
         self.processed += 1
+        if stamp_ns not in self._upstream:
+            self._ahead[stamp_ns] = True
+            while len(self._ahead) > self.capacity:
+                self._ahead.popitem(last=False)
         new = 0
         for s in list(self._upstream):
             if s > stamp_ns:

@@ -15,13 +15,13 @@ import numpy as np
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 
-from neural_ae_ros.msg import HistogramStack
+from neural_ae_ros.msg import CameraExposureInfo, HistogramStack
 
 from neural_ae_ros.imaging.frame_requirements import histogram_size_problem
 from neural_ae_ros.imaging.histograms import GRIDS, histogram_stack
 from neural_ae_ros.imaging.sensor import SensorParams
 from . import topics
-from .convert import MessageFormatError, image_to_raw
+from .convert import MessageFormatError, camera_info_from_msg, image_to_raw
 from .diagnostics import DiagnosticsReporter, NodeHealth, cause_of, guarded
 from .params import DeclaredParameters
 from .run import run_node
@@ -38,13 +38,33 @@ class HistogramNode(Node):
         if grids != tuple(GRIDS):
             raise ValueError(f"grid_sizes {grids}: only the paper's {','.join(map(str, GRIDS))} stack is implemented")
         self.grid_sizes = list(grids)
+        # The white level (DN) is the camera's: announced on the latched camera_exposure_info.
+        # Until that arrives, the sensor file's value is used and the log says so once.
         self.white_level_dn = int(SensorParams.from_yaml().white_level_dn)
+        self.white_level_source = "sensor file (no camera_exposure_info yet)"
         # STALE after 1 s without frames (or 5 usual frame intervals at low rates): camera gone
         self.health = NodeHealth(stale_after_s=1.0,
                                  input_name=f"frames on {self.resolve_topic_name(topics.IMAGE_RAW)}")
         self.diagnostics = DiagnosticsReporter(self, self.health)
         self.pub = self.create_publisher(HistogramStack, topics.HISTOGRAMS, topics.RECORD_QOS)
+        self.create_subscription(CameraExposureInfo, topics.CAMERA_EXPOSURE_INFO, self._on_camera_info,
+                                 topics.LATCHED_QOS)
         self.create_subscription(Image, topics.IMAGE_RAW, self._on_image, topics.IMAGE_QOS)
+        self._warned_no_info = False
+
+    @guarded(cause="camera_info_callback")
+    def _on_camera_info(self, msg) -> None:
+        topic = self.resolve_topic_name(topics.CAMERA_EXPOSURE_INFO)
+        try:
+            info = camera_info_from_msg(msg, topic)
+        except ValueError as exc:
+            self.health.problem("camera_info", str(exc))
+            return
+        if int(info.white_level_dn) != self.white_level_dn or not self.white_level_source.startswith(topic):
+            self.get_logger().info(f"white level {int(info.white_level_dn)} DN from {topic} (session "
+                                   f"{info.session_id}; was {self.white_level_dn} DN from {self.white_level_source})")
+        self.white_level_dn = int(info.white_level_dn)
+        self.white_level_source = f"{topic} session {info.session_id}"
 
     @property
     def dropped(self) -> int:
@@ -65,6 +85,10 @@ class HistogramNode(Node):
                 "frame_too_small: " + cause_of(problem),
                 f"{topic} (stamp {msg.header.stamp.sec}.{msg.header.stamp.nanosec:09d}): {problem}")
             return
+        if not self._warned_no_info and self.white_level_source.startswith("sensor file"):
+            self._warned_no_info = True
+            self.get_logger().warning(f"{topic}: frame before camera_exposure_info; histogram bins use the sensor "
+                                      f"file's white level {self.white_level_dn} DN until the camera announces its own")
         hist = histogram_stack(raw, self.white_level_dn)  # the mean level comes with AppliedExposure
         out = HistogramStack()
         out.header = msg.header

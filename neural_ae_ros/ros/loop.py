@@ -49,9 +49,22 @@ def _last_fatal_line(log_dir: Path, executables) -> str:
     return ""
 
 
+def graph_has(graph, executable: str) -> bool:
+    return any(n.executable == executable for n in graph)
+
+
 class LoopRecorder(Node):
-    def __init__(self, namespace: str = "") -> None:
+    def __init__(self, namespace: str = "", features: bool = False) -> None:
         super().__init__("loop_recorder", namespace=namespace or None)
+        self.semantic_count = 0
+        self.semantic_bytes = None  # serialized size of one SemanticFeatures message (what DDS carries)
+        self.ae_diagnostics: Dict[str, str] = {}
+        if features:
+            from diagnostic_msgs.msg import DiagnosticArray
+            from neural_ae_ros.msg import SemanticFeatures
+
+            self.create_subscription(SemanticFeatures, topics.SEMANTIC_FEATURES, self._on_semantic, topics.RECORD_QOS)
+            self.create_subscription(DiagnosticArray, topics.DIAGNOSTICS, self._on_diagnostics, 50)
         self.applied: Dict[int, AppliedExposure] = {}
         self.commands: List[ExposureCommand] = []
         self.create_subscription(AppliedExposure, topics.APPLIED_EXPOSURE, self._on_applied, topics.RECORD_QOS)
@@ -61,6 +74,35 @@ class LoopRecorder(Node):
                                  topics.LATCHED_QOS)
         self.first_receipt: Optional[float] = None
         self.last_receipt: Optional[float] = None
+        #: frame index at which the camera's source ended (a recording read to its end or to damage)
+        self.source_ended_at: Optional[int] = None
+        from diagnostic_msgs.msg import DiagnosticArray
+
+        from .diagnostics import DIAGNOSTICS_TOPIC
+
+        self.create_subscription(DiagnosticArray, DIAGNOSTICS_TOPIC, self._on_diagnostics, 10)
+
+    def _on_diagnostics(self, msg) -> None:
+        for st in msg.status:
+            if st.name.endswith("camera_bridge"):
+                for kv in st.values:
+                    if kv.key == "source_ended_at_frame":
+                        self.source_ended_at = int(kv.value)
+
+    def _on_semantic(self, msg) -> None:
+        if self.semantic_bytes is None:
+            from rclpy.serialization import serialize_message
+
+            self.semantic_bytes = len(serialize_message(msg))
+        self.semantic_count += 1
+
+    def _on_diagnostics(self, msg) -> None:
+        for status in msg.status:
+            if "ae_controller" in status.name:
+                level = status.level
+                self.ae_diagnostics = {kv.key: kv.value for kv in status.values}
+                self.ae_diagnostics["level"] = str(level[0] if isinstance(level, bytes) else int(level))
+                self.ae_diagnostics["message"] = status.message
 
     def _on_camera_info(self, msg) -> None:
         self.camera_info = camera_info_from_msg(msg)
@@ -78,19 +120,28 @@ def free_domain_id() -> int:
     return int(env) if env else random.randint(1, 100)
 
 
-def run_loop(method: str = "average", frames: int = 300, latency: Optional[int] = None,
+#: Frames of a ``run_loop`` on a built-in drive when none are asked for (a bag runs to its end).
+DEFAULT_DRIVE_FRAMES = 300
+
+
+def run_loop(method: str = "average", frames: Optional[int] = DEFAULT_DRIVE_FRAMES, latency: Optional[int] = None,
              width: Optional[int] = None, height: Optional[int] = None, fps: Optional[float] = None,
              drive: Optional[str] = None, seed: Optional[int] = None, log_dir: Optional[Path] = None,
              timeout_s: Optional[float] = None, extra_ae_params: Optional[Dict] = None,
-             progress: bool = True, lockstep_timeout_s: float = 1.0, bag_path: Optional[str] = None) -> Dict:
+             progress: bool = True, lockstep_timeout_s: float = 1.0, bag_path: Optional[str] = None,
+             network_weights: Optional[str] = None, detector_checkpoint: Optional[str] = None) -> Dict:
     """Run the three-node loop for ``frames`` frames; returns the result record (see cli).
+
+    ``frames=None``: a built-in drive runs :data:`DEFAULT_DRIVE_FRAMES`, a bag (``bag_path``) to
+    its last frame; a bag never runs past the frames it holds.
 
     The caller's ``os.environ`` is left as it was (the DDS settings are in force only while the
     run's own participant starts; the nodes get theirs in their environment)."""
     saved_environ = dict(os.environ)
     try:
         return _run_loop(method, frames, latency, width, height, fps, drive, seed, log_dir, timeout_s,
-                         extra_ae_params, progress, lockstep_timeout_s, bag_path)
+                         extra_ae_params, progress, lockstep_timeout_s, bag_path, network_weights,
+                         detector_checkpoint)
     finally:
         if dict(os.environ) != saved_environ:
             os.environ.clear()
@@ -98,7 +149,17 @@ def run_loop(method: str = "average", frames: int = 300, latency: Optional[int] 
 
 
 def _run_loop(method, frames, latency, width, height, fps, drive, seed, log_dir, timeout_s, extra_ae_params,
-              progress, lockstep_timeout_s, bag_path) -> Dict:
+              progress, lockstep_timeout_s, bag_path, network_weights=None, detector_checkpoint=None) -> Dict:
+    from ..ae.neural import train_command
+    from ..graph import method_files
+
+    files = method_files(method, network_weights, detector_checkpoint)
+    for what, f in files.items():  # before any process starts: one line naming the file
+        if not Path(f).is_file():
+            weights = files["network_weights"]
+            raise FileNotFoundError(f"{method}: {what.replace('_', ' ')} {f} is missing; make it with "
+                                    f"`{train_command(method, weights)}` (it writes both {Path(weights).name} and "
+                                    f"{Path(weights).stem}_detector.pt)")
     configure_middleware()
     clean_stale_shm()
     cam = node_defaults("camera_bridge")
@@ -112,16 +173,20 @@ def _run_loop(method, frames, latency, width, height, fps, drive, seed, log_dir,
     if bag_path:
         source = open_source("bag", bag_path=str(bag_path))
         width, height = source.width, source.height
-        if source.num_frames is not None:
-            frames = min(frames, source.num_frames)
+        # the frames the bag holds (its index): the run ends with the recording, never waits past it
+        frames = source.num_frames if frames is None else min(frames, source.num_frames)
+        if frames <= 0:
+            raise ValueError(f"{bag_path}: the scene bag holds no frames")
         camera = {"source": "bag", "bag_path": str(Path(bag_path).resolve())}
         drive = f"bag:{bag_path}"
     else:
+        frames = DEFAULT_DRIVE_FRAMES if frames is None else frames
         source = open_source("drive", drive, "", seed, width, height, fps, script_frames=frames)
         camera = {"source": "drive", "drive": drive, "seed": seed, "width": width, "height": height}
     graph = pipeline(method, camera={"max_frames": frames, "actuation_latency_frames": latency,
                                      "frame_rate_hz": float(fps), "lockstep_timeout_s": lockstep_timeout_s, **camera},
-                     ae=extra_ae_params, wait_for_recorder=True)
+                     ae=extra_ae_params, wait_for_recorder=True, network_weights=network_weights,
+                     detector_checkpoint=detector_checkpoint)
     domain = free_domain_id()
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain), PYTHONUNBUFFERED="1")
     # what the controller runs with: the defaults read once above plus this run's overrides
@@ -137,7 +202,7 @@ def _run_loop(method, frames, latency, width, height, fps, drive, seed, log_dir,
     # Ctrl-C/SIGTERM: the command's handlers; the run's domain without touching ROS_DOMAIN_ID
     rclpy.init(signal_handler_options=SignalHandlerOptions.NO, domain_id=domain)
     try:
-        recorder = LoopRecorder()
+        recorder = LoopRecorder(features=graph_has(graph, "detector_node"))
         executor = SingleThreadedExecutor()
         executor.add_node(recorder)
         for node in graph:
@@ -149,7 +214,7 @@ def _run_loop(method, frames, latency, width, height, fps, drive, seed, log_dir,
             from tqdm import tqdm
 
             bar = tqdm(total=frames, desc=f"loop {method}", unit="frame", leave=False, mininterval=1.0)
-        while time.monotonic() < deadline and len(recorder.applied) < frames:
+        while time.monotonic() < deadline and len(recorder.applied) < frames and recorder.source_ended_at is None:
             executor.spin_once(timeout_sec=0.1)
             if bar is not None:
                 bar.update(len(recorder.applied) - bar.n)
@@ -167,6 +232,13 @@ def _run_loop(method, frames, latency, width, height, fps, drive, seed, log_dir,
         result = _score(recorder, frames, method, latency, fps, events, ae_used, width, height, drive,
                         seed, domain)
         result["logs"] = str(log_dir)
+        if files:
+            result["method_files"] = files
+        if recorder.semantic_count:
+            result["semantic_features"] = {"messages": recorder.semantic_count,
+                                           "serialized_bytes_per_frame": recorder.semantic_bytes}
+        if recorder.ae_diagnostics:
+            result["ae_controller_diagnostics"] = recorder.ae_diagnostics
         executor.shutdown()
         recorder.destroy_node()
     finally:
@@ -224,6 +296,10 @@ def _score(recorder: "LoopRecorder", frames: int, method: str, latency: int, fps
         "height": height,
         "frames_requested": frames,
         "incomplete": (None if len(applied) >= frames else
+                       f"{len(applied)} of {frames} frames recorded: the camera's source ended at frame "
+                       f"{recorder.source_ended_at} (a recording frame it could not read: see the camera_bridge "
+                       f"log); events after frame {max(applied, default=-1)} are not scored"
+                       if recorder.source_ended_at is not None else
                        f"{len(applied)} of {frames} frames recorded before the run's time limit; events after "
                        f"frame {max(applied, default=-1)} are not scored"),
         "frames_published": len(applied),

@@ -8,6 +8,7 @@ HISTOGRAMS = "histograms"            # neural_ae_ros/HistogramStack
 IMAGE_RGB = "image_rgb"              # sensor_msgs/Image, rgb8
 DETECTIONS = "detections"            # vision_msgs/Detection2DArray
 FEATURES = "features"                # detector stage-2 features (semantic AE branch)
+SEMANTIC_FEATURES = "semantic_features"  # neural_ae_ros/SemanticFeatures: pooled conv2 (~18 KB/frame)
 DIAGNOSTICS = "/diagnostics"         # diagnostic_msgs/DiagnosticArray: absolute, what aggregators read
 CAMERA_EXPOSURE_INFO = "camera_exposure_info"  # neural_ae_ros/CameraExposureInfo, latched
 SCENE_BOXES = "scene_boxes"          # vision_msgs/Detection2DArray, ground truth of the source

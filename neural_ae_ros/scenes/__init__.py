@@ -27,4 +27,7 @@ Scenes and recordings:
   illumination events (the camera bridge's built-in scene source).
 - :mod:`.generate` — splits, seeds, pairs of consecutive frames, storage and ``index.json``.
 - :mod:`.contact_sheet` — tone-mapped PNG grids with boxes.
+- :mod:`.scene_bag` — scene recordings (rosbag2 MCAP) and their one schema; :mod:`.sources` —
+  radiance sources of the camera bridge (drive, step test, bag).
+- :mod:`.user_data` — the user's own HDR files and exposure brackets (Eq. 7) into scene bags.
 """

@@ -22,39 +22,11 @@ Format versions (``/scene/info`` ``format``; both are read, anything else is ref
 Radiance read back must be finite and non-negative; a frame that is not is refused with the
 file, topic and frame named (e.g. bytes overwritten on disk).
 
-Topic layout (one message of each per frame, all with the same ``header.stamp``; bag time =
-stamp = ``START_NS + frame / fps``):
-
-========================  =================================  =====================================
-topic                     type                               content
-========================  =================================  =====================================
-``/scene/radiance``       ``sensor_msgs/msg/Image``          v2: encoding ``16FC1``: IEEE half float,
-                                                             little endian, ``step = 2 W``: the RGGB
-                                                             mosaic (R at (0, 0), B at (1, 1)) of the
-                                                             radiance times ``2^scale_exp``.
-                                                             v1: encoding ``32FC3``: float32 linear RGB,
-                                                             interleaved (H, W, 3), ``step = 12 W``.
-                                                             Unit e-/s at the photosite
-                                                             (``docs/design.md``);
-                                                             ``header.frame_id = "scene"``
-``/scene/radiance_meta``  ``std_msgs/msg/String``            v2 only, every frame: JSON ``{"frame",
-                                                             "scale_exp", "crc32"}`` (radiance =
-                                                             data * 2^-scale_exp; CRC-32 of data)
-``/scene/boxes``          ``vision_msgs/msg/Detection2DArray``  labelled objects: ``bbox.center`` =
-                                                             box centre (pixels, pixel-edge coords),
-                                                             ``size_x/size_y`` = width/height,
-                                                             ``results[0].hypothesis.class_id`` =
-                                                             class name (``car_van`` ...), score 1.0,
-                                                             ``id`` = object id (instance number)
-``/scene/ignored``        ``vision_msgs/msg/Detection2DArray``  heavily occluded / truncated / tiny
-                                                             objects (don't-care), score 0.0
-``/scene/events``         ``std_msgs/msg/String``            JSON ``{"frame": i, "events": [...]}``
-                                                             each ``{"kind", "factor", "frame",
-                                                             "time_s"}``; only on frames with events
-``/scene/info``           ``std_msgs/msg/String``            JSON, once, first: format, drive, seed,
-                                                             fps, width, height, unit, frames,
-                                                             classes, all events
-========================  =================================  =====================================
+Topic layout and ``/scene/info`` keys: one definition, :data:`SCHEMA_TOPICS` and
+:data:`INFO_KEYS` below, which the writer, the reader and the README's tables
+(:func:`schema_markdown`, appended to this docstring) all use. All messages of a frame share
+its ``header.stamp``; bag time = stamp = ``START_NS + frame / fps``. Labels are optional
+(``labelled: false``: no ``/scene/boxes`` / ``/scene/ignored`` topics).
 
 vision_msgs 4.x definitions come from ``msg/vision_msgs_compat/msg/*.msg`` in the source tree,
 or from the copy embedded here when that directory is absent.
@@ -92,7 +64,6 @@ TOPIC_IGNORED = "/scene/ignored"
 TOPIC_EVENTS = "/scene/events"
 TOPIC_INFO = "/scene/info"
 TOPIC_RADIANCE_META = "/scene/radiance_meta"
-REQUIRED_TOPICS = (TOPIC_RADIANCE, TOPIC_BOXES)
 ENCODING_V1 = "32FC3"  # float32 linear RGB, (H, W, 3)
 ENCODING_V2 = "16FC1"  # half float RGGB mosaic, scaled by 2^scale_exp
 ENCODING = ENCODING_V2
@@ -101,6 +72,118 @@ F16_SCALED_MAX = 32768.0
 IMAGE_T = "sensor_msgs/msg/Image"
 DET_T = "vision_msgs/msg/Detection2DArray"
 STRING_T = "std_msgs/msg/String"
+
+
+# ------------------------------------------------------------------------------ the schema
+@dataclass(frozen=True)
+class TopicSpec:
+    """One topic of a scene bag: the writer creates it, the reader checks it, the README lists it."""
+
+    topic: str
+    msgtype: str
+    when: str  # which bags / frames carry it
+    required: bool  # a bag without it is refused
+    content: str
+
+
+@dataclass(frozen=True)
+class InfoKey:
+    """One key of the ``/scene/info`` JSON record."""
+
+    name: str
+    types: tuple  # accepted JSON types (Python)
+    required: bool
+    reader_use: str  # what the reader does with it ("" = recorded for people, not read)
+    meaning: str
+
+
+SCHEMA_TOPICS = (
+    TopicSpec(TOPIC_INFO, STRING_T, "once, first", True,
+              "JSON record of the keys below"),
+    TopicSpec(TOPIC_RADIANCE, IMAGE_T, "every frame", True,
+              "v2: `16FC1` half-float RGGB mosaic (R at (0, 0)) of radiance in e-/s times 2^scale_exp, "
+              "step 2 W; v1: `32FC3` linear RGB e-/s, step 12 W; `frame_id` scene"),
+    TopicSpec(TOPIC_RADIANCE_META, STRING_T, "every frame (v2)", False,
+              "JSON `{\"frame\", \"scale_exp\", \"crc32\"}`: radiance = data * 2^-scale_exp; CRC-32 of data "
+              "(a v2 frame without it is refused)"),
+    TopicSpec(TOPIC_BOXES, DET_T, "every frame (labelled bags)", False,
+              "labelled objects: `bbox` centre and size in pixels (pixel-edge coordinates), "
+              "`results[0].hypothesis.class_id` = class name, score 1, `id` = instance"),
+    TopicSpec(TOPIC_IGNORED, DET_T, "every frame (labelled bags)", False,
+              "don't-care objects (occluded, truncated, tiny), score 0"),
+    TopicSpec(TOPIC_EVENTS, STRING_T, "frames with an event", False,
+              "JSON `{\"frame\", \"events\": [{\"kind\", \"factor\", \"frame\", \"time_s\"}]}`"),
+)
+REQUIRED_TOPICS = tuple(t.topic for t in SCHEMA_TOPICS if t.required)
+_TOPIC_TYPES = {t.topic: t.msgtype for t in SCHEMA_TOPICS}
+
+INFO_KEYS = (
+    InfoKey("format", (str,), False, "refuses unknown formats; absent: v1",
+            "`neural_ae_ros.scene_bag/2` (or `/1`)"),
+    InfoKey("width", (int,), True, "checks every frame's size", "pixels"),
+    InfoKey("height", (int,), True, "checks every frame's size", "pixels"),
+    InfoKey("fps", (int, float), True, "frame index of a stamp", "frames per second of the stamps"),
+    InfoKey("encoding", (str,), False, "", "`16FC1` (v2) or `32FC3` (v1)"),
+    InfoKey("unit", (str,), False, "", "radiance unit and layout (e-/s at the photosite)"),
+    InfoKey("frames", (int,), False, "checked against the frames in the bag (warning if they differ)",
+            "number of frames written"),
+    InfoKey("labelled", (bool,), False, "whether /scene/boxes must be there; absent: whether it is",
+            "the bag carries ground-truth boxes"),
+    InfoKey("classes", (list,), False, "", "class names the labels use"),
+    InfoKey("events", (list,), False, "illumination events the loop scores",
+            "all illumination events: `{kind, factor, frame, time_s}`"),
+    InfoKey("source", (dict,), False, "",
+            "user data: `kind` (`hdr_files` / `brackets`), files, response, levels, `radiance_scale`, "
+            "assumptions made"),
+    InfoKey("drive", (str,), False, "", "built-in drive name (recorded drives)"),
+    InfoKey("seed", (int,), False, "", "drive seed (recorded drives)"),
+    InfoKey("meta", (dict,), False, "", "drive stage parameters (recorded drives)"),
+)
+_INFO = {k.name: k for k in INFO_KEYS}
+
+
+def check_info(info: dict, where: str, unknown_keys: str = "refuse", warnings_out: Optional[list] = None) -> dict:
+    """Validate a ``/scene/info`` record against :data:`INFO_KEYS`; :class:`SceneBagError` naming ``where``.
+
+    ``unknown_keys``: ``"refuse"`` (the writer: only documented keys are written) or ``"warn"``
+    (the reader: a newer writer's extra key is noted in ``warnings_out`` and not used).
+    """
+    if not isinstance(info, dict):
+        raise SceneBagError(f"{where}: topic {TOPIC_INFO}: expected a JSON object, got {type(info).__name__}")
+    unknown = sorted(set(info) - set(_INFO))
+    if unknown:
+        text = (f"{where}: topic {TOPIC_INFO}: undocumented key(s) {unknown} (the schema has "
+                f"{[k.name for k in INFO_KEYS]})")
+        if unknown_keys == "refuse":
+            raise SceneBagError(text + ": add it to scene_bag.INFO_KEYS")
+        if warnings_out is not None:
+            warnings_out.append(text + ": not used")
+    for k in INFO_KEYS:
+        if k.name not in info:
+            if k.required:
+                raise SceneBagError(f"{where}: topic {TOPIC_INFO}: missing key {k.name!r}")
+            continue
+        v = info[k.name]
+        if not isinstance(v, k.types) or (isinstance(v, bool) and bool not in k.types):
+            raise SceneBagError(f"{where}: topic {TOPIC_INFO}: key {k.name!r} = {v!r}, expected "
+                                f"{' or '.join(t.__name__ for t in k.types)}")
+    return info
+
+
+def schema_markdown() -> str:
+    """The README's two tables (topics, ``/scene/info`` keys), generated from the schema."""
+    lines = ["| topic | type | when | required | content |", "|---|---|---|---|---|"]
+    for t in SCHEMA_TOPICS:
+        lines.append(f"| `{t.topic}` | {t.msgtype} | {t.when} | {'yes' if t.required else 'no'} | {t.content} |")
+    lines += ["", "| `/scene/info` key | type | required | the reader | meaning |", "|---|---|---|---|---|"]
+    for k in INFO_KEYS:
+        ty = " or ".join({"str": "string", "int": "integer", "float": "number", "bool": "boolean",
+                          "list": "list", "dict": "object"}[t.__name__] for t in k.types)
+        lines.append(f"| `{k.name}` | {ty} | {'yes' if k.required else 'no'} | {k.reader_use or '-'} | {k.meaning} |")
+    return "\n".join(lines) + "\n"
+
+
+__doc__ = (__doc__ or "") + "\n" + schema_markdown()
 
 _EMBEDDED_VISION_MSGS = {
     "Point2D": "float64 x\nfloat64 y\n",
@@ -180,7 +263,7 @@ class SceneBagWriter:
     """
 
     def __init__(self, path, width: int, height: int, fps: float, info: Optional[dict] = None,
-                 compress: bool = False, encoding: str = ENCODING):
+                 compress: bool = False, encoding: str = ENCODING, labelled: bool = True):
         from rosbags.rosbag2 import CompressionFormat, CompressionMode, StoragePlugin, Writer
 
         self.path = Path(path)
@@ -195,27 +278,27 @@ class SceneBagWriter:
             raise SceneBagError(f"{self.path}: an RGGB mosaic needs even width and height, got "
                                 f"{self.width}x{self.height}")
         self.encoding = encoding
+        self.labelled = bool(labelled)
+        version = FORMAT_V2 if encoding == ENCODING_V2 else FORMAT_V1
+        layout = "RGGB mosaic" if encoding == ENCODING_V2 else "linear RGB"
+        self.info = dict(format=version, width=self.width, height=self.height, fps=self.fps, encoding=encoding,
+                         unit=f"e-/s (photo-electrons per second at the photosite), {layout}", labelled=self.labelled)
+        self.info.update(info or {})
+        self.info = json.loads(json.dumps(self.info, default=_jd))
+        check_info(self.info, str(self.path))  # only documented keys, of the documented types
+        if self.info["labelled"] != self.labelled:
+            raise SceneBagError(f"{self.path}: info 'labelled' contradicts labelled={self.labelled}")
         self.ts = typestore()
         self._w = Writer(self.path, version=9, storage_plugin=StoragePlugin.MCAP)
         if compress:  # zstd MCAP chunks (readers need zstd support; mcap-python has it)
             self._w.set_compression(CompressionMode.STORAGE, CompressionFormat.ZSTD)
         self._w.open()
-        ts = self.ts
-        self._c = {
-            TOPIC_INFO: self._w.add_connection(TOPIC_INFO, STRING_T, typestore=ts),
-            TOPIC_RADIANCE: self._w.add_connection(TOPIC_RADIANCE, IMAGE_T, typestore=ts),
-            TOPIC_BOXES: self._w.add_connection(TOPIC_BOXES, DET_T, typestore=ts),
-            TOPIC_IGNORED: self._w.add_connection(TOPIC_IGNORED, DET_T, typestore=ts),
-            TOPIC_EVENTS: self._w.add_connection(TOPIC_EVENTS, STRING_T, typestore=ts),
-        }
-        if encoding == ENCODING_V2:
-            self._c[TOPIC_RADIANCE_META] = self._w.add_connection(TOPIC_RADIANCE_META, STRING_T, typestore=ts)
-        version = FORMAT_V2 if encoding == ENCODING_V2 else FORMAT_V1
-        layout = "RGGB mosaic" if encoding == ENCODING_V2 else "linear RGB"
-        self.info = dict(format=version, width=self.width, height=self.height, fps=self.fps, encoding=encoding,
-                         unit=f"e-/s (photo-electrons per second at the photosite), {layout}")
-        self.info.update(info or {})
-        self._write(TOPIC_INFO, START_NS, ts.types[STRING_T](data=json.dumps(self.info, default=_jd)), STRING_T)
+        skip = set() if encoding == ENCODING_V2 else {TOPIC_RADIANCE_META}
+        if not self.labelled:
+            skip |= {TOPIC_BOXES, TOPIC_IGNORED}
+        self._c = {t.topic: self._w.add_connection(t.topic, t.msgtype, typestore=self.ts)
+                   for t in SCHEMA_TOPICS if t.topic not in skip}
+        self._write(TOPIC_INFO, START_NS, self.ts.types[STRING_T](data=json.dumps(self.info)), STRING_T)
         self.count = 0
 
     def _write(self, topic, ns, msg, msgtype):
@@ -245,8 +328,11 @@ class SceneBagWriter:
         img = self.ts.types[IMAGE_T](header=_header(self.ts, ns), height=self.height, width=self.width,
                                      encoding=self.encoding, is_bigendian=0, step=step, data=data)
         self._write(TOPIC_RADIANCE, ns, img, IMAGE_T)
-        self._write(TOPIC_BOXES, ns, _detections(self.ts, ns, boxes, 1.0), DET_T)
-        self._write(TOPIC_IGNORED, ns, _detections(self.ts, ns, ignored, 0.0), DET_T)
+        if self.labelled:
+            self._write(TOPIC_BOXES, ns, _detections(self.ts, ns, boxes, 1.0), DET_T)
+            self._write(TOPIC_IGNORED, ns, _detections(self.ts, ns, ignored, 0.0), DET_T)
+        elif boxes or ignored:
+            raise SceneBagError(f"{where}: boxes given for a bag written without labels")
         if events:
             evs = [e.to_dict() for e in events]
             self._write(TOPIC_EVENTS, ns, self.ts.types[STRING_T](data=json.dumps(dict(frame=int(index), events=evs), default=_jd)),
@@ -360,16 +446,40 @@ class SceneBag:
         self.topics = self._probe()
         missing = [t for t in REQUIRED_TOPICS if t not in self.topics]
         if missing:
-            raise SceneBagError(f"{self.path}: missing topic(s) {missing} (has {sorted(self.topics)})")
-        for t, ty in ((TOPIC_RADIANCE, IMAGE_T), (TOPIC_BOXES, DET_T)):
-            if self.topics[t] != ty:
-                raise SceneBagError(f"{self.path}: topic {t} has type {self.topics[t]}, expected {ty}")
-        self.info = self._read_info()
+            raise SceneBagError(f"{self.path}: missing topic(s) {missing} (has {sorted(self.topics)}): not a scene "
+                                "bag, or not written by this project")
+        for t, ty in self.topics.items():
+            if t in _TOPIC_TYPES and ty != _TOPIC_TYPES[t]:
+                raise SceneBagError(f"{self.path}: topic {t} has type {ty}, expected {_TOPIC_TYPES[t]}")
+        self.info = check_info(self._read_info(), str(self.path), "warn", self.warnings)
         fmt = self.info.get("format", FORMAT_V1)
         if fmt not in FORMATS:
             raise SceneBagError(f"{self.path}: scene bag format {fmt!r} is not supported by this version "
                                 f"(it reads {', '.join(FORMATS)})")
         self.format = fmt
+        # what the reader uses from /scene/info (the INFO_KEYS rows with a reader use)
+        self.width, self.height = int(self.info["width"]), int(self.info["height"])
+        self.fps = float(self.info["fps"])
+        if self.width <= 0 or self.height <= 0 or not self.fps > 0:
+            raise SceneBagError(f"{self.path}: topic {TOPIC_INFO}: width {self.width}, height {self.height}, fps "
+                                f"{self.fps} must be > 0")
+        has_boxes = TOPIC_BOXES in self.topics
+        self.labelled = bool(self.info.get("labelled", has_boxes))
+        if self.labelled and not has_boxes:
+            raise SceneBagError(f"{self.path}: {TOPIC_INFO} says labelled but topic {TOPIC_BOXES} is missing")
+        try:
+            self.events = [IlluminationEvent.from_dict(e, f"{self.path}: topic {TOPIC_INFO}") if isinstance(e, dict)
+                           else _bad_event(self.path, e) for e in self.info.get("events", [])]
+        except SceneBagError:
+            raise
+        except (ValueError, KeyError, TypeError) as exc:
+            raise SceneBagError(f"{self.path}: topic {TOPIC_INFO}: bad event ({exc})") from exc
+        #: frames in the bag (radiance messages), which can differ from info 'frames' (a cut-short recording)
+        self.frame_count = self._counts.get(TOPIC_RADIANCE, 0)
+        announced = self.info.get("frames")
+        if announced is not None and announced != self.frame_count:
+            self.warnings.append(f"{self.path}: {TOPIC_INFO} announces {announced} frames, the bag holds "
+                                 f"{self.frame_count} (recording cut short?)")
 
     def _mcap_file(self) -> Optional[Path]:
         if self.path.is_file() and self.path.suffix == ".mcap":
@@ -385,6 +495,9 @@ class SceneBag:
                 raise SceneBagError("not a rosbag2 directory")
             with Reader(self.path) as r:
                 topics = {c.topic: c.msgtype for c in r.connections}
+                self._counts = {}
+                for c in r.connections:
+                    self._counts[c.topic] = self._counts.get(c.topic, 0) + int(c.msgcount)
                 # touch the end of the file: truncated MCAP files fail here or while iterating
                 _ = r.message_count
             self._mode = "rosbags"
@@ -394,6 +507,9 @@ class SceneBag:
             if mc is None:
                 raise SceneBagError(f"{self.path}: not a readable rosbag2 bag ({exc})") from exc
             recs, err = self._read_stream(mc)
+            self._counts = {}
+            for t, _, _, _ in recs:
+                self._counts[t] = self._counts.get(t, 0) + 1
             if err is None and self.path.is_file():
                 self._mode = "stream"
                 self._records = recs
@@ -412,7 +528,7 @@ class SceneBag:
         stamps = {}
         for t, _, ns, _ in recs:
             stamps.setdefault(ns, set()).add(t)
-        return sum(1 for v in stamps.values() if all(t in v for t in REQUIRED_TOPICS))
+        return sum(1 for v in stamps.values() if TOPIC_RADIANCE in v)
 
     def _read_stream(self, mc: Path):
         """Sequential MCAP read (no summary needed): records up to the first damage."""
@@ -581,15 +697,16 @@ class SceneBag:
 
     def _frame(self, ns: int, p: dict, i: int, last: bool, pool=None) -> Optional[SceneBagFrame]:
         """Decode the messages of one stamp; None for the cut-off last frame of a truncated bag."""
-        if TOPIC_RADIANCE not in p or TOPIC_BOXES not in p:
-            miss = [t for t in REQUIRED_TOPICS if t not in p]
+        per_frame = (TOPIC_RADIANCE, TOPIC_BOXES) if self.labelled else (TOPIC_RADIANCE,)
+        if any(t not in p for t in per_frame):
+            miss = [t for t in per_frame if t not in p]
             if last and self._records is not None and self.allow_truncated:
                 return None  # incomplete last frame of a truncated bag
             raise SceneBagError(f"{self.path}: frame {i} (stamp {ns}) lacks topic(s) {miss} (has "
                                 f"{sorted(p)}): bag damaged or not written by SceneBagWriter")
         rad = self._radiance(p[TOPIC_RADIANCE], i, p.get(TOPIC_RADIANCE_META), pool)
         try:
-            boxes = _boxes_from_msg(self.ts.deserialize_cdr(p[TOPIC_BOXES], DET_T))
+            boxes = _boxes_from_msg(self.ts.deserialize_cdr(p[TOPIC_BOXES], DET_T)) if TOPIC_BOXES in p else []
             ign = _boxes_from_msg(self.ts.deserialize_cdr(p[TOPIC_IGNORED], DET_T)) if TOPIC_IGNORED in p else []
         except Exception as exc:  # noqa: BLE001
             raise SceneBagError(f"{self.path}: topic {TOPIC_BOXES} frame {i}: undecodable ({exc})") from exc
@@ -748,6 +865,10 @@ class _BufferRing:
             buf = self._bufs[self._i] = np.empty(shape, np.float32)
         self._i = (self._i + 1) % len(self._bufs)
         return buf
+
+
+def _bad_event(path, e):
+    raise SceneBagError(f"{path}: topic {TOPIC_INFO}: event {e!r} is not an object")
 
 
 def read_scene_bag(path, allow_truncated: bool = False) -> SceneBag:

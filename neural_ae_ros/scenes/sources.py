@@ -91,7 +91,7 @@ class SceneBagSource:
     deep; bag I/O, checksum and half-float conversion release the GIL, so on two cores the
     decoding overlaps the capture) and handed out in order (a frame's radiance array is reused a few frames later: capture it
 before asking for the next frames); ``events`` come from the bag's
-    ``/scene/info`` record. Errors (unreadable or damaged bag, missing topic, malformed or
+    ``/scene/info`` record, ``num_frames`` from the bag's index (the frames it holds). Errors (unreadable or damaged bag, missing topic, malformed or
     non-finite/negative radiance) name the file, topic and frame
     (:class:`neural_ae_ros.scenes.scene_bag.SceneBagError`) and are raised for the frame at
     which they occur; the frames before it are delivered.
@@ -103,10 +103,11 @@ before asking for the next frames); ``events`` come from the bag's
         if prefetch_frames < 1:
             raise ValueError(f"prefetch_frames={prefetch_frames} must be >= 1")
         self.bag = read_scene_bag(path, allow_truncated=allow_truncated)
-        info = self.bag.info
-        self.width, self.height = int(info.get("width", 0)), int(info.get("height", 0))
-        self.num_frames = int(info["frames"]) if info.get("frames") else None
-        self.events = [IlluminationEvent.from_dict(e, f"{path}: /scene/info") for e in info.get("events", [])]
+        self.width, self.height = self.bag.width, self.bag.height
+        # the frames the bag holds (its index), not what /scene/info announced: a cut-short
+        # recording ends where its frames end, and the loop stops there instead of waiting
+        self.num_frames = self.bag.frame_count
+        self.events = list(self.bag.events)
         self._queue: "queue.Queue" = queue.Queue(maxsize=prefetch_frames)
         self._stop = threading.Event()
         self._next = 0
