@@ -62,7 +62,7 @@ def _ae(key):
 
 
 def _pers(key):
-    return ("personalization.yaml", "personalization", key)
+    return ("personalization.yaml", "personalization_node", key)
 
 
 def _wd(key):

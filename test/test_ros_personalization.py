@@ -23,7 +23,7 @@ from neural_ae_ros.weights import file_sha256, metadata_path
 from ros_procs import spin_until, start_node, stop_nodes, wait_for_log
 
 NS = "/pers"
-START_TIMEOUT_S = 90.0  # node start-up (torch import, weights) on a loaded 2-core machine
+START_TIMEOUT_S = 240.0  # node start-up (torch import, weights): imports alone took 30-90 s at load average 15-20
 FRAMES = range(1, 9)  # image stamps in seconds
 
 
