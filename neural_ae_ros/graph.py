@@ -9,13 +9,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Union
 
-from .ae.base import INPUT_FEATURES, INPUT_RAW, method_class
+from .ae.base import INPUT_FEATURES, INPUT_RAW, INPUT_RGB, method_class
 from .parameters import AE_METHODS, node_config_files
 
 
 def method_needs_raw(method: str) -> bool:
     """True when the AE method's controller subscribes to the raw image as well (its ``inputs``)."""
     return INPUT_RAW in method_class(method).inputs
+
+
+def method_needs_rgb(method: str) -> bool:
+    """True when the AE method works on the ISP's RGB output (``image_rgb``): the graph then
+    includes ``isp_node`` (attention_rl, paper 001)."""
+    return INPUT_RGB in method_class(method).inputs
 
 
 def method_needs_features(method: str) -> bool:
@@ -61,14 +67,18 @@ class NodeLaunch:
 
 def pipeline(method: str = "average", namespace: str = "", camera: Optional[Dict] = None,
              ae: Optional[Dict] = None, wait_for_recorder: bool = False,
-             network_weights: Optional[str] = None, detector_checkpoint: Optional[str] = None) -> List[NodeLaunch]:
+             network_weights: Optional[str] = None, detector_checkpoint: Optional[str] = None,
+             personalize: bool = False, personalization: Optional[Dict] = None) -> List[NodeLaunch]:
     """camera_bridge -> histogram_node -> ae_controller -> camera_bridge; for methods that
     decide from detector features also camera_bridge -> isp_node -> detector_node -> ae_controller
-    (the detector with the method's own weights and its semantic encoder, :func:`method_files`).
+    (the detector with the method's own weights and its semantic encoder, :func:`method_files`);
+    for methods that work on RGB (attention_rl) camera_bridge -> isp_node -> ae_controller.
 
     ``camera``/``ae``: parameter overrides. ``wait_for_recorder``: the camera holds its first
     frame until the pipeline and one extra ``exposure`` subscriber (a recorder) are connected.
     ``network_weights``/``detector_checkpoint``: a learned method's files (default: shipped).
+    ``personalize``: for RGB methods also ``personalization_node`` (feedback -> fine-tuned
+    weights swapped into the controller), with ``personalization`` overrides.
     """
     if method not in AE_METHODS:
         raise ValueError(f"unknown AE method {method!r}; expected one of {', '.join(AE_METHODS)}")
@@ -78,9 +88,11 @@ def pipeline(method: str = "average", namespace: str = "", camera: Optional[Dict
     ae_params = {"method": method, **({"network_weights": files["network_weights"]} if files else {}), **(ae or {})}
     if wait_for_recorder:
         needs_raw = method_needs_raw(method)
-        cam.setdefault("wait_for_image_subscribers", 1 + int(needs_raw) + int(features))  # + isp_node
+        rgb = method_needs_rgb(method)
+        # image_raw readers: histogram_node, + ae_controller (raw methods), + isp_node (features, RGB)
+        cam.setdefault("wait_for_image_subscribers", 1 + int(needs_raw) + int(features or rgb))
         # ae_controller + the recorder (+ isp_node and detector_node, which count frames they skip)
-        cam.setdefault("wait_for_exposure_subscribers", 2 + 2 * int(features))
+        cam.setdefault("wait_for_exposure_subscribers", 2 + int(features or rgb) + int(features))
     nodes = [
         NodeLaunch("ae_controller", namespace, ae_params),
         NodeLaunch("histogram_node", namespace, {}),
@@ -89,6 +101,11 @@ def pipeline(method: str = "average", namespace: str = "", camera: Optional[Dict
         nodes += [NodeLaunch("detector_node", namespace, {"checkpoint": files["detector"],
                                                           "ae_checkpoint": files["network_weights"]}),
                   NodeLaunch("isp_node", namespace, {})]
+    elif method_needs_rgb(method):
+        # 2x2 binning (half resolution, ~3x faster than demosaicing): the network sees 64 x 64 anyway
+        nodes.append(NodeLaunch("isp_node", namespace, {"binning": True}))
+        if personalize:
+            nodes.append(NodeLaunch("personalization_node", namespace, dict(personalization or {})))
     return nodes + [NodeLaunch("camera_bridge", namespace, cam)]
 
 
@@ -149,7 +166,8 @@ def vehicle(method: str = "average", namespace: str = "", source: str = "", came
     nodes = pipeline(method, namespace=namespace, camera=cam, ae=ae)
     nodes = [NodeLaunch(n.executable, n.namespace, n.parameters, remap if n.executable == "camera_bridge" else {})
              for n in nodes]
-    if perception:
+    if perception:  # the perception ISP (full resolution) also serves an RGB method: no second, binned one
+        nodes = [n for n in nodes if not (n.executable == "isp_node" and n.parameters.get("binning"))]
         nodes += [NodeLaunch("isp_node", namespace, {}), NodeLaunch("detector_node", namespace, dict(detector or {}))]
     return extra + nodes
 

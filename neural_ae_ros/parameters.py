@@ -61,6 +61,10 @@ def _ae(key):
     return ("ae.yaml", "ae_controller", key)
 
 
+def _pers(key):
+    return ("personalization.yaml", "personalization_node", key)
+
+
 def _wd(key):
     return ("camera.yaml", "camera_bridge", key)
 
@@ -254,6 +258,26 @@ NODE_PARAMETERS: Dict[str, List[ParamSpec]] = {
         ParamSpec("initial_gain_db", float, "Gain at start (dB).", _standin("initial_gain_db"), low=0.0, high=60.0,
                   read_only=True),
         ParamSpec("frame_id", str, "frame_id of published images.", _standin("frame_id"), read_only=True),
+    ],
+    "personalization_node": [
+        ParamSpec("profile_dir", str, "Directory of the per-profile weights (<profile>.pt + .json); empty: "
+                  "$ROS_HOME/neural_ae_ros/profiles.", _pers("profile_dir"), read_only=True),
+        ParamSpec("base_weights", str, "attention_rl weights every profile starts from; empty: the shipped ones.",
+                  _pers("base_weights"), read_only=True),
+        ParamSpec("active_profile", str, "Profile whose fine-tuned weights are announced to ae_controller "
+                  "(1-64 of A-Z a-z 0-9 _ -).", _pers("active_profile")),
+        ParamSpec("frames_held", int, "Recent image_rgb frames remembered for feedback and map requests.",
+                  _pers("frames_held"), low=1, high=100000, read_only=True),
+        ParamSpec("batch_size", int, "Accepted labels of one profile per fine-tuning batch.", _pers("batch_size"),
+                  low=1, high=4096),
+        ParamSpec("max_feedback_per_minute", float, "Labels one giver may send per minute (more: refused as a "
+                  "flood).", _pers("max_feedback_per_minute"), low=1.0, high=100000.0),
+        ParamSpec("fine_tune_steps", int, "REINFORCE steps (paper 001 Eq. 11) per batch.", _pers("fine_tune_steps"),
+                  low=1, high=10000),
+        ParamSpec("learning_rate", float, "Adam learning rate of the fine-tune (paper 001: 1e-4).",
+                  _pers("learning_rate"), low=1e-7, high=0.1),
+        ParamSpec("maps_plot_dir", str, "Also write a PNG (frame, EM, AM) per maps request here; empty: none.",
+                  _pers("maps_plot_dir")),
     ],
     "ae_controller": [
         ParamSpec("method", str, "AE method (the registry in neural_ae_ros.ae).", _ae("method"), choices=AE_METHODS),

@@ -10,8 +10,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_pipeline_overrides_are_declared_parameters_with_valid_values():
-    for method in ("average", "gradient"):
-        for node in pipeline(method, namespace="a", camera={"actuation_latency_frames": 3}, wait_for_recorder=True):
+    for method in ("average", "gradient", "attention_rl"):
+        for node in pipeline(method, namespace="a", camera={"actuation_latency_frames": 3}, wait_for_recorder=True,
+                             personalize=True):
             specs = spec_by_name(node.executable)
             for key, value in node.parameters.items():
                 assert key in specs, f"{node.executable} has no parameter {key}"
@@ -23,6 +24,17 @@ def test_gradient_pipeline_waits_for_the_controller_image_subscription():
     assert cam.parameters["wait_for_image_subscribers"] == 2
     cam = {n.executable: n for n in pipeline("average", wait_for_recorder=True)}["camera_bridge"]
     assert cam.parameters["wait_for_image_subscribers"] == 1
+
+
+def test_rgb_method_gets_the_isp_and_the_camera_waits_for_it():
+    graph = {n.executable: n for n in pipeline("attention_rl", wait_for_recorder=True)}
+    assert "isp_node" in graph and "personalization_node" not in graph
+    assert graph["camera_bridge"].parameters["wait_for_image_subscribers"] == 2  # histogram_node + isp_node
+    assert list(graph)[-1] == "camera_bridge"  # the camera starts last, its readers before it
+    assert "isp_node" not in {n.executable for n in pipeline("average")}
+    personal = [n.executable for n in pipeline("attention_rl", personalize=True)]
+    assert "personalization_node" in personal
+    assert "personalization_node" not in [n.executable for n in pipeline("average", personalize=True)]
 
 
 def test_unknown_method_is_refused():

@@ -77,3 +77,43 @@ def test_synthetic_reexposure_is_the_gamma_22_model():
     x = torch.tensor([0.5])
     assert float(synthetic_reexposure(x, 1.0)) == pytest.approx((0.5 ** 2.2 * 2) ** (1 / 2.2))
     assert float(synthetic_reexposure(x, 5.0)) == 1.0
+
+
+def test_maps_of_a_remembered_frame_follow_eq1_and_refusals_name_their_rule(tmp_path):
+    from neural_ae_ros.personalization.attention_net import EV_RANGE
+
+    s = _session(tmp_path)
+    d, em, am, frame = s.maps(106, "fleet")
+    assert em.shape == am.shape == (8, 8) and frame.shape == (3, 64, 64)
+    assert d == pytest.approx(EV_RANGE * float((em * am).mean()), abs=1e-5)  # Eq. 1, in EV
+    with pytest.raises(FeedbackRefused, match="stamp 999 ns: no such frame") as e:
+        s.maps(999, "fleet")
+    assert e.value.kind == "unknown_stamp"
+    kinds = {}
+    for args in ((106, "dark", "g", "p"), (999, "well", "g", "p"), (106, "well", "g g", "p")):
+        with pytest.raises(FeedbackRefused) as e:
+            s.submit(*args)
+        kinds[args[1] + args[2]] = e.value.kind
+    assert kinds == {"darkg": "unknown_label", "wellg": "unknown_stamp", "wellg g": "bad_name"}
+
+
+def test_the_profile_network_is_the_last_fine_tune_then_the_saved_file_then_the_base(tmp_path):
+    s = _session(tmp_path, lr=1e-2)
+    assert s.network("fleet") is s.net
+    for stamp in (104, 105, 106):
+        res = s.submit(stamp, "over", "d", "fleet")
+    assert s.network("fleet") is not s.net and s.pending("fleet") == 0
+    fresh = FeedbackSession(s.net, s.profile_dir)  # a restarted node finds the saved profile
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        assert float(fresh.network("fleet").eval()(x)) == pytest.approx(float(s.network("fleet").eval()(x)), abs=1e-6)
+    assert res.path == fresh.profile_path("fleet")
+
+
+def test_frame_maps_plot_is_written(tmp_path):
+    from neural_ae_ros.personalization.plots import plot_frame_maps
+
+    rng = np.random.default_rng(0)
+    path = plot_frame_maps(rng.random((3, 64, 64)), rng.uniform(-1, 1, (8, 8)), rng.random((8, 8)), 0.3,
+                           tmp_path / "m.png")
+    assert path.stat().st_size > 1000 and path.read_bytes()[:4] == b"\x89PNG"

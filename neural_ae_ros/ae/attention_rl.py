@@ -40,19 +40,35 @@ class AttentionRlAE(AutoExposureMethod):
     def __init__(self, weights: Union[str, Path, None] = None, threads: int = 1) -> None:
         from neural_ae_ros.personalization.attention_net import load_weights
 
+        from neural_ae_ros.weights import file_sha256
+
         self.weights_path = Path(weights) if weights else SHIPPED_WEIGHTS
         self.net, self.metadata = load_weights(self.weights_path)
+        self.weights_sha256 = self.metadata.get("weights_sha256") or file_sha256(self.weights_path)
         self._lock = threading.Lock()
         self.threads = int(threads)
 
-    def swap_weights(self, path: Union[str, Path]) -> dict:
+    def swap_weights(self, path: Union[str, Path], expected_sha256: Optional[str] = None) -> dict:
         """Load ``path`` and make it the running network; raises CheckpointError (naming the
-        file) and keeps the old weights when the file is unusable. Returns its metadata."""
-        from neural_ae_ros.personalization.attention_net import load_weights
+        file) and keeps the old weights when the file is unusable. With ``expected_sha256``
+        (an announcement's hash) the file and its .json metadata must both carry that hash, so a
+        file replaced after the announcement is refused too. Returns its metadata."""
+        from neural_ae_ros.personalization.attention_net import CheckpointError, load_weights
+        from neural_ae_ros.weights import file_sha256
 
+        if expected_sha256 is not None:
+            if not Path(path).is_file():
+                raise CheckpointError(f"{path}: no such attention_rl weights file")
+            actual = file_sha256(path)
+            if actual != expected_sha256:
+                raise CheckpointError(f"{path}: sha256 {actual[:12]}... is not the announced {expected_sha256[:12]}...")
         net, meta = load_weights(path)
+        sha = meta.get("weights_sha256") or file_sha256(path)
+        if expected_sha256 is not None and sha != expected_sha256:
+            raise CheckpointError(f"{path}: metadata sha256 {sha[:12]}... is not the announced "
+                                  f"{expected_sha256[:12]}... (file replaced meanwhile)")
         with self._lock:
-            self.net, self.metadata, self.weights_path = net, meta, Path(path)
+            self.net, self.metadata, self.weights_path, self.weights_sha256 = net, meta, Path(path), sha
         return meta
 
     def maps(self, rgb) -> tuple:

@@ -36,7 +36,12 @@ _NAME = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 
 
 class FeedbackRefused(ValueError):
-    """Feedback that was not accepted; ``reason`` says why (names stamp and giver)."""
+    """Feedback that was not accepted; the message says why (names stamp and giver); ``kind``
+    names the rule (unknown_label, bad_name, unknown_stamp, duplicate, flood, fine_tune)."""
+
+    def __init__(self, message: str, kind: str = "refused") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 def synthetic_reexposure(rgb: torch.Tensor, delta_ev: float, gamma: float = 2.2) -> torch.Tensor:
@@ -71,6 +76,10 @@ class FeedbackSession:
     lr: float = 1e-4  # paper 001 Sec. 7.2: Adam, 1e-4
     variance: float = POLICY_VARIANCE
     seed: int = 0
+    #: False: a completed batch is not trained inside :meth:`submit` but queued for
+    #: :meth:`take_ready` / :meth:`fine_tune` (a node trains it on a worker thread).
+    fine_tune_inline: bool = True
+    _ready: Deque[Tuple[str, List[Feedback], Dict[int, torch.Tensor]]] = field(default_factory=deque)
     _frames: "OrderedDict[int, torch.Tensor]" = field(default_factory=OrderedDict)
     _pending: Dict[str, List[Feedback]] = field(default_factory=dict)
     _seen: Dict[Tuple[int, str], bool] = field(default_factory=dict)
@@ -92,36 +101,47 @@ class FeedbackSession:
         now = time.monotonic() if now_s is None else float(now_s)
         where = f"feedback for frame stamp {stamp_ns} ns from {giver!r}"
         if label not in LABEL_CODE:
-            raise FeedbackRefused(f"{where}: unknown label {label!r}; expected one of {list(LABELS)}")
+            raise FeedbackRefused(f"{where}: unknown label {label!r}; expected one of {list(LABELS)}",
+                                  "unknown_label")
         if not _NAME.match(giver or ""):
-            raise FeedbackRefused(f"{where}: giver must be 1-64 letters, digits, '_' or '-'")
+            raise FeedbackRefused(f"{where}: giver must be 1-64 letters, digits, '_' or '-'", "bad_name")
         if not _NAME.match(profile or ""):
-            raise FeedbackRefused(f"{where}: profile {profile!r} must be 1-64 letters, digits, '_' or '-'")
+            raise FeedbackRefused(f"{where}: profile {profile!r} must be 1-64 letters, digits, '_' or '-'", "bad_name")
         if int(stamp_ns) not in self._frames:
             raise FeedbackRefused(f"{where}: no such frame (never seen, or older than the last "
-                                  f"{self.frames_held} frames)")
+                                  f"{self.frames_held} frames)", "unknown_stamp")
         if (int(stamp_ns), giver) in self._seen:
-            raise FeedbackRefused(f"{where}: this giver already labelled that frame")
+            raise FeedbackRefused(f"{where}: this giver already labelled that frame", "duplicate")
         times = self._times.setdefault(giver, deque())
         while times and now - times[0] > 60.0:
             times.popleft()
         if len(times) >= self.max_per_minute:
-            raise FeedbackRefused(f"{where}: flood: more than {self.max_per_minute:g} labels in the last minute")
+            raise FeedbackRefused(f"{where}: flood: more than {self.max_per_minute:g} labels in the last minute", "flood")
         times.append(now)
         self._seen[(int(stamp_ns), giver)] = True
         batch = self._pending.setdefault(profile, [])
         batch.append(Feedback(int(stamp_ns), label, giver, profile))
         if len(batch) >= self.batch_size:
             self._pending[profile] = []
+            if not self.fine_tune_inline:  # the frames travel with the batch: later evictions cannot touch it
+                self._ready.append((profile, batch, {f.stamp_ns: self._frames[f.stamp_ns] for f in batch}))
+                return None
             return self.fine_tune(profile, batch)
         return None
+
+    def take_ready(self) -> Optional[Tuple[str, List[Feedback], Dict[int, torch.Tensor]]]:
+        """The oldest completed batch waiting for :meth:`fine_tune` (``fine_tune_inline`` False), or None."""
+        return self._ready.popleft() if self._ready else None
 
     def profile_path(self, profile: str) -> Path:
         return Path(self.profile_dir) / f"{profile}.pt"
 
-    def fine_tune(self, profile: str, batch: List[Feedback]) -> FineTuneResult:
+    def fine_tune(self, profile: str, batch: List[Feedback],
+                  frames: Optional[Dict[int, torch.Tensor]] = None) -> FineTuneResult:
         """REINFORCE on the batch (Fig. 6 reward against each labelled frame, states its
-        synthetic re-exposures); writes ``<profile>.pt`` only when every weight is finite."""
+        synthetic re-exposures); writes ``<profile>.pt`` only when every weight is finite.
+        ``frames``: stamp -> frame of the batch (default: the frames held now)."""
+        frames = self._frames if frames is None else frames
         net = self._nets.get(profile)
         if net is None:
             path = self.profile_path(profile)
@@ -136,7 +156,7 @@ class FeedbackSession:
         work.train()
         for _ in range(self.steps):
             ys = rng.choice(grid, len(batch))  # state = labelled frame re-exposed by -Y: Y brings it back
-            x = torch.stack([synthetic_reexposure(self._frames[f.stamp_ns], -float(y)) for f, y in zip(batch, ys)])
+            x = torch.stack([synthetic_reexposure(frames[f.stamp_ns], -float(y)) for f, y in zip(batch, ys)])
             mean = work(x)
             a = sample_actions(mean, self.variance, gen)
             d_ev = EV_RANGE * a - torch.from_numpy(ys).float()
@@ -149,10 +169,40 @@ class FeedbackSession:
                 rewards.append(float(r[valid].mean()))
         work.eval()
         if not all(torch.isfinite(p).all() for p in work.state_dict().values()):
-            raise FeedbackRefused(f"profile {profile!r}: fine-tuning gave non-finite weights; kept the previous ones")
+            raise FeedbackRefused(f"profile {profile!r}: fine-tuning gave non-finite weights; kept the previous ones",
+                                  "fine_tune")
         path = save_weights(work, self.profile_path(profile),
                             {"profile": profile, "labels": len(batch), "givers": sorted({f.giver for f in batch}),
                              "method": "attention_rl", "kind": "REINFORCE fine-tune (paper 001 Eq. 11, Fig. 6)"})
         load_weights(path)  # the file the controller will read must load
         self._nets[profile] = work
         return FineTuneResult(profile, path, len(batch), float(np.mean(rewards)) if rewards else math.nan)
+
+    # -- what the node asks besides feedback ------------------------------------------------
+    def pending(self, profile: str) -> int:
+        """Accepted labels of ``profile`` waiting for the next batch."""
+        return len(self._pending.get(profile, []))
+
+    def network(self, profile: str) -> AttentionExposureNet:
+        """The network ``profile`` runs now: its last fine-tune, else its saved file, else the base."""
+        net = self._nets.get(profile)
+        if net is None:
+            path = self.profile_path(profile)
+            net = load_weights(path)[0] if path.is_file() else self.net
+        return net
+
+    def maps(self, stamp_ns: int, profile: str) -> Tuple[float, np.ndarray, np.ndarray, np.ndarray]:
+        """(Delta_EV in EV, EM (h, w) in [-1, 1], AM (h, w) in (0, 1), the network input (3, 64, 64))
+        of a remembered frame under ``profile``'s network (paper 001 Eq. 1); FeedbackRefused
+        (kind unknown_stamp / bad_name) otherwise."""
+        from .attention_net import predict_ev
+
+        where = f"maps request for frame stamp {stamp_ns} ns"
+        if not _NAME.match(profile or ""):
+            raise FeedbackRefused(f"{where}: profile {profile!r} must be 1-64 letters, digits, '_' or '-'", "bad_name")
+        frame = self._frames.get(int(stamp_ns))
+        if frame is None:
+            raise FeedbackRefused(f"{where}: no such frame (never seen, or older than the last "
+                                  f"{self.frames_held} frames)", "unknown_stamp")
+        d, em, am = predict_ev(self.network(profile), frame)
+        return d, em.numpy(), am.numpy(), frame.numpy()

@@ -46,3 +46,22 @@ def plot_maps_and_table(result: Dict, bank, models: Dict, path: Path, frames: in
     for a in axes.ravel():
         a.set_xticks([]); a.set_yticks([])
     return save_figure(fig, path, dpi=90)
+
+
+def plot_frame_maps(frame: np.ndarray, exposure_map: np.ndarray, attention_map: np.ndarray, delta_ev: float,
+                    path: Path, title: str = "") -> Path:
+    """One frame of the running product (a maps request of personalization_node): the network
+    input (3, H, W) float [0, 1], EM (red: reduce exposure, green: increase; [-1, 1]) and AM
+    ((0, 1), white: attended), with Delta_EV = EV_RANGE * mean(EM * AM) (Eq. 1) in the title."""
+    fig, axes = plt.subplots(1, 3, figsize=(9, 3.2))
+    axes[0].imshow(np.clip(np.asarray(frame).transpose(1, 2, 0), 0, 1))
+    axes[0].set_title(title or "frame (network input)", fontsize=8)
+    im = axes[1].imshow(exposure_map, cmap="RdYlGn", vmin=-1, vmax=1)
+    axes[1].set_title(f"exposure map EM\nDelta_EV {delta_ev:+.2f} EV (Eq. 1)", fontsize=8)
+    fig.colorbar(im, ax=axes[1], fraction=0.046)
+    im = axes[2].imshow(attention_map, cmap="gray", vmin=0, vmax=1)
+    axes[2].set_title("attention map AM", fontsize=8)
+    fig.colorbar(im, ax=axes[2], fraction=0.046)
+    for a in axes:
+        a.set_xticks([]); a.set_yticks([])
+    return save_figure(fig, path, dpi=90)

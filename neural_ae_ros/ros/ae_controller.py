@@ -29,14 +29,15 @@ import numpy as np
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 
-from neural_ae_ros.msg import AppliedExposure, CameraExposureInfo, ExposureCommand, HistogramStack, SemanticFeatures
+from neural_ae_ros.msg import (AppliedExposure, AttentionWeights, CameraExposureInfo, ExposureCommand, HistogramStack,
+                               SemanticFeatures)
 
-from ..ae import (INPUT_FEATURES, INPUT_RAW, ControllerSettings, ExposureController, Observation, make_method,
+from ..ae import (INPUT_FEATURES, INPUT_RAW, INPUT_RGB, ControllerSettings, ExposureController, Observation, make_method,
                   method_class, method_kwargs)
 from . import topics
 from .convert import (MessageFormatError, StampJoin, applied_from_msg, camera_info_from_msg, command_to_msg,
-                      image_to_raw, stamp_key)
-from .diagnostics import DiagnosticsReporter, NodeHealth, cause_of, guarded
+                      image_to_raw, image_to_rgb, stamp_key)
+from .diagnostics import ERROR, DiagnosticsReporter, NodeHealth, cause_of, guarded
 from .params import DeclaredParameters
 from .run import run_node
 
@@ -68,6 +69,8 @@ class AeControllerNode(Node):
     def __init__(self, **node_kwargs) -> None:
         super().__init__("ae_controller", **node_kwargs)
         self.image_sub = None
+        self.rgb_sub = None
+        self.weights_announced = None  # the last AttentionWeights that loaded (re-applied when attention_rl is remade)
         self.controller: Optional[ExposureController] = None
         self.params = DeclaredParameters(self, "ae_controller", on_change=self._apply_parameter,
                                          extra_validator=self._check_parameter)
@@ -89,6 +92,11 @@ class AeControllerNode(Node):
         self._update_image_subscription()
         self.commands_sent = 0
         self.decisions_without_features = 0
+        # attention_rl (paper 001): personalised weights swap in while running (personalization_node)
+        self.weights_active_pub = self.create_publisher(AttentionWeights, topics.ATTENTION_RL_WEIGHTS_ACTIVE,
+                                                        topics.LATCHED_QOS)
+        self.create_subscription(AttentionWeights, topics.ATTENTION_RL_WEIGHTS, self._on_weights, topics.LATCHED_QOS)
+        self._adopt_weights(self.method)
 
     # -- camera facts -----------------------------------------------------------------------
     @guarded(cause="camera_info_callback")
@@ -130,6 +138,7 @@ class AeControllerNode(Node):
         if self.controller is None:
             if name in ("method", "network_weights") or name in {p.name for p in method_class(v["method"]).parameters}:
                 self.method = self._candidate_method
+                self._adopt_weights(self.method)
                 self.join.set_required(self._required_parts(v["method"]))
                 self._update_image_subscription()
             return  # the rest is applied when the camera info arrives
@@ -137,22 +146,29 @@ class AeControllerNode(Node):
             self.controller.configure(**{name: value})
         elif name in ("method", "network_weights") or name in {p.name for p in method_class(v["method"]).parameters}:
             self.method = self._candidate_method
+            self._adopt_weights(self.method)
             self.controller.set_method(self.method)
             self.join.set_required(self._required_parts(v["method"]))
             self._update_image_subscription()
 
     @staticmethod
     def _required_parts(method: str):
-        return {"exposure", "histograms"} | ({"raw"} if INPUT_RAW in method_class(method).inputs else set())
+        inputs = method_class(method).inputs
+        return ({"exposure", "histograms"} | ({"raw"} if INPUT_RAW in inputs else set())
+                | ({"rgb"} if INPUT_RGB in inputs else set()))
 
     def _update_image_subscription(self) -> None:
-        """Raw images cross the middleware to this node only for methods that use them."""
-        wanted = INPUT_RAW in method_class(self.params["method"]).inputs
-        if wanted and self.image_sub is None:
-            self.image_sub = self.create_subscription(Image, topics.IMAGE_RAW, self._on_image, topics.IMAGE_QOS)
-        elif not wanted and self.image_sub is not None:
-            self.destroy_subscription(self.image_sub)
-            self.image_sub = None
+        """Raw images (image_raw) and ISP output (image_rgb) cross the middleware to this node only
+        for methods that use them."""
+        inputs = method_class(self.params["method"]).inputs
+        for attr, kind, topic, callback in (("image_sub", INPUT_RAW, topics.IMAGE_RAW, self._on_image),
+                                            ("rgb_sub", INPUT_RGB, topics.IMAGE_RGB, self._on_rgb)):
+            sub = getattr(self, attr)
+            if kind in inputs and sub is None:
+                setattr(self, attr, self.create_subscription(Image, topic, callback, topics.IMAGE_QOS))
+            elif kind not in inputs and sub is not None:
+                self.destroy_subscription(sub)
+                setattr(self, attr, None)
         wants_features = INPUT_FEATURES in method_class(self.params["method"]).inputs
         if wants_features and self.features_sub is None:
             self.features_sub = self.create_subscription(SemanticFeatures, topics.SEMANTIC_FEATURES,
@@ -165,6 +181,48 @@ class AeControllerNode(Node):
             self._features.clear()
         if not wants_features:
             self._drain_awaiting(flush=True)
+
+    # -- attention_rl weights (paper 001 personalisation) ------------------------------------
+    def _adopt_weights(self, method) -> None:
+        """A newly built attention_rl gets the last verified announcement, else says it runs the shipped weights."""
+        if hasattr(method, "swap_weights") and (self.weights_announced is None
+                                                or not self._swap_weights(method, self.weights_announced)):
+            self._announce_active(method, "", 0)
+
+    @guarded(cause="weights_callback")
+    def _on_weights(self, msg: AttentionWeights) -> None:
+        method = self.method
+        if not hasattr(method, "swap_weights"):
+            self.weights_announced = msg  # checked and loaded when attention_rl is made
+            self.get_logger().info(f"attention_rl weights of profile {msg.profile!r} announced ({msg.path}); "
+                                   "loaded when attention_rl runs")
+            return
+        self._swap_weights(method, msg)
+
+    def _swap_weights(self, method, msg: AttentionWeights) -> bool:
+        """Load the announced file into ``method`` if its sha256 is the announced one; a refusal
+        is logged and reported (ERROR) and the running weights stay."""
+        where = f"{self.resolve_topic_name(topics.ATTENTION_RL_WEIGHTS)} (profile {msg.profile!r}, {msg.path})"
+        try:
+            method.swap_weights(msg.path, expected_sha256=msg.sha256)
+        except Exception as exc:  # noqa: BLE001 - CheckpointError, OSError, torch errors: refuse, keep running
+            running = getattr(method, "weights_sha256", "") or "none"
+            self.health.problem(cause_of(str(exc), "weights_refused: "), f"{where}: refused: {exc}; still running "
+                                f"weights {running[:12]}...", level=ERROR)
+            return False
+        self.weights_announced = msg
+        self.get_logger().info(f"attention_rl weights swapped in: profile {msg.profile!r}, {msg.labels} feedback "
+                               f"labels, sha256 {msg.sha256[:12]}... ({msg.path})")
+        self._announce_active(method, msg.profile, msg.labels)
+        return True
+
+    def _announce_active(self, method, profile: str, labels: int) -> None:
+        out = AttentionWeights(profile=profile, path=str(method.weights_path), sha256=method.weights_sha256,
+                               labels=int(labels))
+        out.header.stamp = self.get_clock().now().to_msg()
+        self.weights_active_pub.publish(out)
+        self.health.set_value("attention_rl_weights_sha256", method.weights_sha256)
+        self.health.set_value("attention_rl_profile", profile or "(shipped)")
 
     # -- semantic features: joined to the frame by stamp, with a deadline -------------------------
     @guarded(cause="features_callback")
@@ -249,6 +307,17 @@ class AeControllerNode(Node):
             return
         self._add(msg.header, "raw", raw)
 
+    @guarded(cause="rgb_callback")
+    def _on_rgb(self, msg: Image) -> None:
+        if "rgb" not in self.join.required:
+            return
+        try:
+            rgb = image_to_rgb(msg, self.resolve_topic_name(topics.IMAGE_RGB))
+        except MessageFormatError as exc:
+            self.health.dropped(cause_of(str(exc), "bad_image: "), str(exc))
+            return
+        self._add(msg.header, "rgb", rgb)
+
     # -- decision ---------------------------------------------------------------------------
     def _decide(self, parts: Dict[str, Any], features: Optional[np.ndarray] = None) -> None:
         exp, hist = parts["exposure"], parts["histograms"]
@@ -268,7 +337,7 @@ class AeControllerNode(Node):
             return
         cam = self.controller.camera
         exposure = applied_from_msg(exp)
-        obs = Observation(exposure, mean_level_dn=float(exp.mean_level_dn), raw=parts.get("raw"),
+        obs = Observation(exposure, mean_level_dn=float(exp.mean_level_dn), raw=parts.get("raw"), rgb=parts.get("rgb"),
                           histograms=counts.reshape(hist.num_regions, hist.num_bins),
                           white_level_dn=cam.white_level_dn, black_level_dn=cam.black_level_dn,
                           features=features)

@@ -39,6 +39,14 @@ def rgb_to_image(rgb: np.ndarray, header) -> Image:
     return _to_image(rgb, header, RGB_ENCODING)
 
 
+def float_map_to_image(values: np.ndarray, header) -> Image:
+    """float (H, W) map (attention / exposure map) -> sensor_msgs/Image ``32FC1`` (little endian)."""
+    arr = np.asarray(values)
+    if arr.ndim != 2 or not np.issubdtype(arr.dtype, np.floating):
+        raise MessageFormatError(f"map must be a 2-D float array, got {arr.dtype} {arr.shape}")
+    return _to_image(arr.astype("<f4", copy=False), header, "32FC1")
+
+
 def _where(msg: Image, topic: str) -> str:
     return f"{topic} (stamp {msg.header.stamp.sec}.{msg.header.stamp.nanosec:09d})"
 

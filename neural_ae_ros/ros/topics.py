@@ -23,3 +23,12 @@ RECORD_QOS = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE, histor
 #: starts later still gets it.
 LATCHED_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST,
                          durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+# -- personalisation (paper 001): feedback in, fine-tuned weights out, maps on request ----------
+EXPOSURE_FEEDBACK = "exposure_feedback"                # neural_ae_ros/ExposureFeedback
+FEEDBACK_RESULT = "exposure_feedback_result"           # neural_ae_ros/FeedbackResult (accepted / refused + reason)
+ATTENTION_RL_WEIGHTS = "attention_rl_weights"          # neural_ae_ros/AttentionWeights, latched: load these
+ATTENTION_RL_WEIGHTS_ACTIVE = "attention_rl_weights_active"  # same type, latched: what the controller runs
+EXPOSURE_MAPS_REQUEST = "exposure_maps_request"        # neural_ae_ros/ExposureMapsRequest
+ATTENTION_MAP = "attention_map"                        # sensor_msgs/Image 32FC1, AM in (0, 1)
+EXPOSURE_MAP = "exposure_map"                          # sensor_msgs/Image 32FC1, EM in [-1, 1]
