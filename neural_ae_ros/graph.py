@@ -166,9 +166,8 @@ def vehicle(method: str = "average", namespace: str = "", source: str = "", came
     nodes = pipeline(method, namespace=namespace, camera=cam, ae=ae)
     nodes = [NodeLaunch(n.executable, n.namespace, n.parameters, remap if n.executable == "camera_bridge" else {})
              for n in nodes]
-    if perception:  # the perception ISP (full resolution) also serves an RGB method: no second, binned one
-        nodes = [n for n in nodes if not (n.executable == "isp_node" and n.parameters.get("binning"))]
-        nodes += [NodeLaunch("isp_node", namespace, {}), NodeLaunch("detector_node", namespace, dict(detector or {}))]
+    if perception:
+        nodes = with_perception(nodes, method, namespace, detector=detector)
     return extra + nodes
 
 
@@ -187,6 +186,36 @@ def perception_pipeline(method: str = "average", namespace: str = "", camera: Op
         cam.setdefault("wait_for_image_subscribers", (2 if needs_raw else 1) + 1)  # + isp_node
         # ae_controller + isp_node + detector_node + the recorder
         cam.setdefault("wait_for_exposure_subscribers", 4)
-    return [*pipeline(method, namespace, cam, ae),
-            NodeLaunch("isp_node", namespace, dict(isp or {})),
-            NodeLaunch("detector_node", namespace, dict(detector or {}))]
+    return with_perception(pipeline(method, namespace, cam, ae), method, namespace, isp=isp, detector=detector)
+
+
+def method_detector(method: str) -> Optional[str]:
+    """The detector a method's perception runs with (paper 000 Table 2: each method its own):
+    a learned method's (beside its weights), a classical method's fine-tuned
+    ``data/ae/<method>_detector.pt`` when shipped; None: the detector node's default."""
+    files = method_files(method)
+    if files:
+        return files["detector"]
+    from .ae.neural import default_weights
+
+    own = default_weights(method).with_name(f"{method}_detector.pt")
+    return str(own) if own.is_file() else None
+
+
+def with_perception(nodes: List[NodeLaunch], method: str, namespace: str, isp: Optional[Dict] = None,
+                    detector: Optional[Dict] = None) -> List[NodeLaunch]:
+    """``nodes`` (a :func:`pipeline`) plus what perception sees, once: one full-resolution
+    isp_node (it also serves an RGB method, so no second, binned one) and one detector_node
+    with the method's own detector (a features method's detector node, with its semantic
+    encoder, is that one); ``isp``/``detector``: overrides."""
+    det_params: Dict[str, object] = {}
+    own = method_detector(method)
+    if own:
+        det_params["checkpoint"] = own
+    for n in nodes:
+        if n.executable == "detector_node":
+            det_params.update(n.parameters)
+    det_params.update(detector or {})
+    kept = [n for n in nodes if n.executable not in ("isp_node", "detector_node")]
+    return kept + [NodeLaunch("isp_node", namespace, dict(isp or {})),
+                   NodeLaunch("detector_node", namespace, det_params)]

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from neural_ae_ros.graph import pipeline, ros_args
-from neural_ae_ros.parameters import NODE_PARAMETERS, spec_by_name, validate
+from neural_ae_ros.parameters import AE_METHODS, NODE_PARAMETERS, spec_by_name, validate
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,3 +53,21 @@ def test_every_node_has_an_executable_script_and_a_module():
     for node in NODE_PARAMETERS:
         assert (ROOT / "scripts" / node).is_file()
         assert (ROOT / "neural_ae_ros" / "ros" / f"{node}.py").is_file()
+
+
+@pytest.mark.parametrize("method", AE_METHODS)
+def test_perception_graphs_hold_one_isp_and_the_methods_own_detector(method):
+    from neural_ae_ros.graph import method_detector, perception_pipeline, vehicle
+
+    for nodes in (perception_pipeline(method, "a", wait_for_recorder=True), vehicle(method, "v")):
+        names = [n.executable for n in nodes]
+        assert names.count("isp_node") == 1 and names.count("detector_node") == 1, names
+        isp = next(n for n in nodes if n.executable == "isp_node")
+        assert not isp.parameters.get("binning")  # perception sees the full-resolution image
+        det = next(n for n in nodes if n.executable == "detector_node")
+        own = method_detector(method)
+        assert det.parameters.get("checkpoint") == own
+        if method in ("semantic_nn", "hybrid_nn"):  # its detector node also runs the semantic encoder
+            assert own.endswith(f"{method}_detector.pt") and det.parameters["ae_checkpoint"].endswith(f"{method}.pt")
+        if method in ("average", "gradient"):  # Table 2 fairness: the shipped fine-tuned detector
+            assert own is not None and own.endswith(f"{method}_detector.pt")
