@@ -17,7 +17,8 @@ def _cmd(args) -> int:
     try:
         report = run_benchmark(args.scenes, args.methods, settings, json_out=args.json, cache_dir=args.cache_dir,
                       max_scenes=args.max_scenes, weights_dir=args.weights_dir,
-                      shared_detector=args.shared_detector, progress=not args.no_progress)
+                      shared_detector=args.shared_detector, progress=not args.no_progress,
+                      oracle_detector=args.oracle_detector)
     except (FileNotFoundError, ValueError, SceneDataError, CheckpointError) as e:
         print(f"benchmark: {e}", file=sys.stderr)
         return 2
@@ -43,6 +44,9 @@ def add_commands(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--oracle-step", type=float, default=0.25, help="EV step of the oracle's sweep over -3..+3 EV")
     p.add_argument("--json", default=None, help="write the report here")
+    p.add_argument("--oracle-detector", default=None, choices=[*CLASSICAL, *LEARNED],
+                   help="score the oracle's sweep with this method's detector (default: the shipped one); a method "
+                        "whose fine-tuned detector is better than the shipped one can pass a shipped-detector oracle")
     p.add_argument("--markdown", default=None, help="also write the table in paper 000 Table 1's layout (Markdown)")
     p.add_argument("--cache-dir", default=None, help="per-pair detection cache (default: SCENES/benchmark_cache)")
     p.add_argument("--weights-dir", default=str(AE_WEIGHTS_DIR), help="where <method>.pt and <method>_detector.pt are")

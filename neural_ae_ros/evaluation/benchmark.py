@@ -112,15 +112,23 @@ class MethodUnderTest:
 
 
 def resolve_methods(names: Sequence[str], weights_dir=AE_WEIGHTS_DIR, shared_detector: bool = False,
-                    log: Callable = print) -> List[MethodUnderTest]:
+                    log: Callable = print, oracle_detector: Optional[str] = None) -> List[MethodUnderTest]:
     """Each method's files. A learned method without its weights is an error naming the file and
     the command that makes it; a classical method without its fine-tuned detector is an error too
-    unless ``shared_detector`` (then the shipped detector is used and the report says so)."""
+    unless ``shared_detector`` (then the shipped detector is used and the report says so).
+    ``oracle_detector``: the method whose detector the oracle's sweep is scored with (None: the
+    shipped default detector)."""
     weights_dir = Path(weights_dir)
     out = []
     for name in names:
         if name == "oracle":
-            out.append(MethodUnderTest("oracle"))
+            if oracle_detector is None:
+                out.append(MethodUnderTest("oracle"))
+            else:
+                det = weights_dir / f"{oracle_detector}_detector.pt"
+                if oracle_detector not in CLASSICAL + LEARNED or not det.is_file():
+                    raise FileNotFoundError(f"oracle: detector of {oracle_detector!r} ({det}) is missing")
+                out.append(MethodUnderTest("oracle", str(det)))
             continue
         det = weights_dir / f"{name}_detector.pt"
         if name in LEARNED:
@@ -215,13 +223,13 @@ def method_exposures(method: MethodUnderTest, cap: PairCapture, settings: Benchm
 def run_benchmark(scenes, method_names: Sequence[str], settings: BenchmarkSettings, json_out=None,
                   cache_dir=None, max_scenes: Optional[int] = None, weights_dir=AE_WEIGHTS_DIR,
                   shared_detector: bool = False, batch_size: int = 8, n_boot: int = 1000,
-                  progress: bool = True, log: Callable = print) -> dict:
+                  progress: bool = True, log: Callable = print, oracle_detector: Optional[str] = None) -> dict:
     from neural_ae_ros.detector.dataset import SceneDataError, load_scene_index
     from neural_ae_ros.detector.inference import load_detector
 
     t_start = time.perf_counter()
     scenes = Path(scenes)
-    methods = resolve_methods(method_names, weights_dir, shared_detector, log)
+    methods = resolve_methods(method_names, weights_dir, shared_detector, log, oracle_detector)
     runtimes, policies = {}, {}
     for m in methods:
         runtimes[m.name] = load_detector(m.detector, score_threshold=settings.detector_score_threshold)
@@ -330,6 +338,9 @@ def summarize_benchmark(records, results: Dict[str, list], methods: Sequence[Met
         out["oracle"] = {f"{k:g}": {"map_mean": round(mp, 3), "map_std": 0.0,
                                     "ap": {c: (None if not np.isfinite(a) else round(float(a), 3))
                                            for c, a in zip(CLASS_NAMES, ap)}} for k in settings.shifts}
+    oracle_m = next((m for m in methods if m.name == "oracle"), None)
+    oracle_detector_text = (f"the detector {Path(oracle_m.detector).name}" if oracle_m is not None and oracle_m.detector
+                            else "the shipped default detector")
     report = {
         "protocol": "paper 000 Sec. 6.1: frame 1 at kappa*e_base, kappa in {1/k, k} drawn per pair and repeat; one "
                     "step (the method's adjustment in full); frame 2 through the IMX249-like sensor model and the "
@@ -337,7 +348,8 @@ def summarize_benchmark(records, results: Dict[str, list], methods: Sequence[Met
                     + (" and horizontal flips" if settings.hflip else ""),
         "oracle": f"per pair, the exposure of the sweep {settings.oracle_evs()[0]:+g}..{settings.oracle_evs()[-1]:+g} EV "
                   f"(step {settings.oracle_step_ev}) around e_base maximising TP - FP (score >= "
-                  f"{settings.oracle_score_threshold}) of the shipped detector, image + flip; independent of k",
+                  f"{settings.oracle_score_threshold}) of {oracle_detector_text}"
+                  + (", image + flip" if settings.hflip else "") + "; independent of k",
         "seed": settings.seed, "repeats": settings.repeats, "num_pairs": n,
         "settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(settings).items()},
         "detectors": {m.name: (m.detector or "shipped default") for m in methods},
