@@ -168,7 +168,10 @@ def test_every_method_runs_batched_with_the_single_frame_decision(checkpoints, m
         o.raw = _raw(o.frame_index, level=level)
         o.histograms, o.mean_level_dn = histogram_stack(o.raw, 4095, return_mean=True)
     batched = ae.adjustment_factors(FrameBatch.from_observations(obs))
-    single = [ae.next_exposure(o).adjustment_factor for o in obs]
+    single = []
+    for o in obs:  # independent frames, as the batch treats them
+        ae.reset()
+        single.append(ae.next_exposure(o).adjustment_factor)
     assert batched.shape == (4,) and batched.dtype == torch.float64
     np.testing.assert_allclose(batched.numpy(), single, rtol=1e-5)
     assert np.ptp(single) > 1e-3  # the decision depends on the frame
@@ -217,3 +220,26 @@ def test_graph_adds_isp_and_the_methods_own_detector_for_feature_methods(tmp_pat
     assert set(plain) == {"camera_bridge", "histogram_node", "ae_controller"}
     assert plain["ae_controller"].parameters["network_weights"] == str(default_weights("histogram_nn"))
     assert "network_weights" not in {n.executable: n for n in pipeline("average")}["ae_controller"].parameters
+
+
+# -- target averaging in the running loop ------------------------------------------------------
+def test_target_averaging_damps_small_changes_and_follows_jumps(checkpoints):
+    plain = make_method("histogram_nn", weights=str(checkpoints["histogram_nn"]))
+    avg = make_method("histogram_nn", weights=str(checkpoints["histogram_nn"]), target_alpha=0.25, target_jump_ev=1.0)
+    e_obs = 0.004
+    frames = [_obs(40 + i, frame=i) for i in range(6)]  # same exposure, different noise/texture: small target changes
+    targets_plain = [math.log2(e_obs * plain.next_exposure(o).adjustment_factor) for o in frames]
+    targets_avg = [math.log2(e_obs * avg.next_exposure(o).adjustment_factor) for o in frames]
+    assert targets_avg[0] == pytest.approx(targets_plain[0])  # the first frame starts the average
+    assert max(abs(a - b) for a, b in zip(targets_plain, targets_plain[1:])) < 1.0  # all "small" changes
+    for k in range(1, len(frames)):  # each step moves a quarter of the way to the new target
+        assert targets_avg[k] == pytest.approx(targets_avg[k - 1] + 0.25 * (targets_plain[k] - targets_avg[k - 1]), abs=1e-9)
+    assert np.std(np.diff(targets_avg)) < np.std(np.diff(targets_plain))
+    # a frame 4 EV darker in exposure asks for a target >= 1 EV away: taken whole, not averaged
+    dark = Observation.from_raw(_raw(99, level=50.0), FrameExposure(e_obs / 16, 1.0, 7))
+    u_plain = plain.next_exposure(dark).adjustment_factor
+    u_avg = avg.next_exposure(dark).adjustment_factor
+    if abs(math.log2(dark.effective_exposure_s * u_plain) - targets_avg[-1]) >= 1.0:
+        assert u_avg == pytest.approx(u_plain)
+    avg.reset()  # a new sequence starts without memory
+    assert avg.next_exposure(frames[0]).adjustment_factor == pytest.approx(plain.next_exposure(frames[0]).adjustment_factor)

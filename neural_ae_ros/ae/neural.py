@@ -112,13 +112,27 @@ class NeuralAE(AutoExposureMethod):
         MethodParameter("features_timeout_s", "features_timeout_s", float, 0.0, 5.0,
                         "semantic_nn/hybrid_nn: features of a frame that have not arrived this long (s) after its "
                         "histograms are late: hybrid_nn decides from its histogram branch, semantic_nn holds."),
+        MethodParameter("network_target_alpha", "target_alpha", float, 0.05, 1.0,
+                        "learned methods in the running loop: weight of a new frame's target exposure in the "
+                        "log-domain average of targets (1: no averaging); damps the network's frame-to-frame "
+                        "decision noise on steady scenes."),
+        MethodParameter("network_target_jump_ev", "target_jump_ev", float, 0.1, 10.0,
+                        "learned methods: a new target this far (EV) from the averaged one is taken whole "
+                        "(illumination steps are not slowed)."),
     )
 
     def __init__(self, weights: Union[str, Path, None] = None, features_timeout_s: float = 0.5,
-                 network=None) -> None:
+                 network=None, target_alpha: float = 1.0, target_jump_ev: float = 1.0) -> None:
         if not (0.0 <= float(features_timeout_s) <= 5.0):
             raise ValueError(f"features_timeout_s={features_timeout_s!r} must be in [0, 5] s")
+        if not (0.05 <= float(target_alpha) <= 1.0):
+            raise ValueError(f"target_alpha={target_alpha!r} must be in [0.05, 1]")
+        if not (0.1 <= float(target_jump_ev) <= 10.0):
+            raise ValueError(f"target_jump_ev={target_jump_ev!r} must be in [0.1, 10] EV")
         self.features_timeout_s = float(features_timeout_s)
+        self.target_alpha = float(target_alpha)
+        self.target_jump_ev = float(target_jump_ev)
+        self._log2_target: Optional[float] = None
         if network is not None:  # an in-memory network (tests, training)
             if network.method != self.name:
                 raise ValueError(f"a {network.method!r} network cannot run as {self.name!r}")
@@ -182,7 +196,27 @@ class NeuralAE(AutoExposureMethod):
         with torch.no_grad():
             u = float(self._forward(hist, feats)[0])
         info["branches"] = "histogram" if feats is None else ("semantic" if hist is None else "histogram+semantic")
-        return ExposureDecision(u, info)
+        return ExposureDecision(self._smoothed(u, obs, info), info)
+
+    def reset(self) -> None:
+        self._log2_target = None
+
+    def _smoothed(self, u: float, obs: Observation, info: Dict[str, Any]) -> float:
+        """The network's target ``e_obs * u`` (absolute, so commands in flight do not matter)
+        averaged in log2 over frames with weight ``target_alpha`` for the new one; a target at
+        least ``target_jump_ev`` EV away restarts the average (a scene step is followed at
+        once). Returns the adjustment that reaches the averaged target from ``e_obs``."""
+        e_obs = obs.effective_exposure_s
+        if self.target_alpha >= 1.0 or not (math.isfinite(e_obs) and e_obs > 0 and math.isfinite(u) and u > 0):
+            return u
+        target = math.log2(e_obs * u)
+        prev = self._log2_target
+        if prev is None or abs(target - prev) >= self.target_jump_ev:
+            self._log2_target = target
+        else:
+            self._log2_target = prev + self.target_alpha * (target - prev)
+            info["target_averaged_ev"] = round(self._log2_target - target, 3)
+        return 2.0 ** self._log2_target / e_obs
 
     # -- batched ----------------------------------------------------------------------------------
     def _forward(self, hist, feats):
