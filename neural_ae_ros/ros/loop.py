@@ -60,11 +60,9 @@ class LoopRecorder(Node):
         self.semantic_bytes = None  # serialized size of one SemanticFeatures message (what DDS carries)
         self.ae_diagnostics: Dict[str, str] = {}
         if features:
-            from diagnostic_msgs.msg import DiagnosticArray
             from neural_ae_ros.msg import SemanticFeatures
 
             self.create_subscription(SemanticFeatures, topics.SEMANTIC_FEATURES, self._on_semantic, topics.RECORD_QOS)
-            self.create_subscription(DiagnosticArray, topics.DIAGNOSTICS, self._on_diagnostics, 50)
         self.applied: Dict[int, AppliedExposure] = {}
         self.commands: List[ExposureCommand] = []
         self.create_subscription(AppliedExposure, topics.APPLIED_EXPOSURE, self._on_applied, topics.RECORD_QOS)
@@ -80,14 +78,7 @@ class LoopRecorder(Node):
 
         from .diagnostics import DIAGNOSTICS_TOPIC
 
-        self.create_subscription(DiagnosticArray, DIAGNOSTICS_TOPIC, self._on_diagnostics, 10)
-
-    def _on_diagnostics(self, msg) -> None:
-        for st in msg.status:
-            if st.name.endswith("camera_bridge"):
-                for kv in st.values:
-                    if kv.key == "source_ended_at_frame":
-                        self.source_ended_at = int(kv.value)
+        self.create_subscription(DiagnosticArray, DIAGNOSTICS_TOPIC, self._on_diagnostics, 50)
 
     def _on_semantic(self, msg) -> None:
         if self.semantic_bytes is None:
@@ -97,7 +88,13 @@ class LoopRecorder(Node):
         self.semantic_count += 1
 
     def _on_diagnostics(self, msg) -> None:
+        """The camera's end of source (a recording read to its end or to damage) and the
+        controller's last status (decision inputs of learned methods)."""
         for status in msg.status:
+            if status.name.endswith("camera_bridge"):
+                for kv in status.values:
+                    if kv.key == "source_ended_at_frame":
+                        self.source_ended_at = int(kv.value)
             if "ae_controller" in status.name:
                 level = status.level
                 self.ae_diagnostics = {kv.key: kv.value for kv in status.values}
