@@ -138,7 +138,7 @@ def _run(args) -> int:
     from neural_ae_ros.config import config_path
     from neural_ae_ros.graph import ros_args
     from neural_ae_ros.ros.dds import clean_stale_shm, configure_middleware
-    from neural_ae_ros.ros.processes import stop_processes
+    from neural_ae_ros.ros.processes import signals_ignored, stop_processes
 
     if args.duration_s is not None and args.duration_s <= 0:
         raise SystemExit(f"--duration-s {args.duration_s}: must be > 0")
@@ -175,18 +175,11 @@ def _run(args) -> int:
             if dead is None:
                 time.sleep(0.1)
     finally:
-        # no second Ctrl-C may cut the stop short (orphans, shared memory)
-        import signal
-
-        previous = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
-        try:
+        with signals_ignored():  # no second Ctrl-C may cut the stop short (orphans, shared memory)
             codes = stop_processes([p.proc for p in procs], timeout_s=STOP_TIMEOUT_S)
             for p in procs:
                 p.finish()
             clean_stale_shm(min_age_s=0.0)
-        finally:
-            for s, h in previous.items():
-                signal.signal(s, h)
     if dead is not None:
         last = "\n".join(f"    {line}" for line in dead.last) or "    (no output)"
         print(f"neural-ae bringup: node {dead.name} died (exit code {dead.proc.returncode}) after "

@@ -21,14 +21,11 @@ the whole run ends then at the latest (default: no limit; the cameras stop after
 from __future__ import annotations
 
 import os
-import signal
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
 
-import numpy as np
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
@@ -46,7 +43,7 @@ from . import topics
 from .convert import image_to_rgb, rgb_to_image, stamp_key
 from .dds import clean_stale_shm, configure_middleware
 from .loop import free_domain_id
-from .processes import start_node_process, stop_processes
+from .processes import signals_ignored, start_node_process, stop_processes
 
 PACES = ("stamps", "lockstep")
 #: Once a side's camera captured every frame, the seconds of silence after which no more
@@ -271,8 +268,7 @@ def _run(method_a, method_b, scene_bag, out_dir, bag_dir, pace, n, fps, scene_in
     finally:
         if bar is not None:
             bar.close()
-        previous = {sg: signal.signal(sg, signal.SIG_IGN) for sg in (signal.SIGINT, signal.SIGTERM)}
-        try:
+        with signals_ignored():
             stop_processes([p for _, _, p, _ in procs])
             for *_, log in procs:
                 log.close()
@@ -283,9 +279,6 @@ def _run(method_a, method_b, scene_bag, out_dir, bag_dir, pace, n, fps, scene_in
             for w in writers.values():
                 w.close(run_end)
             clean_stale_shm(min_age_s=0.0)
-        finally:
-            for sg, h in previous.items():
-                signal.signal(sg, h)
     return {"bags": {s: str(bag_dir / s) for s in SIDES}, "logs": str(log_dir), "run": run_end}
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import signal
 import tempfile
 import time
 from pathlib import Path
@@ -29,7 +28,7 @@ from neural_ae_ros.scenes.sources import open_source
 from . import topics
 from .convert import camera_info_from_msg
 from .dds import clean_stale_shm, configure_middleware
-from .processes import start_node_process, stop_processes
+from .processes import signals_ignored, start_node_process, stop_processes
 
 
 class NodeProcessError(RuntimeError):
@@ -241,17 +240,12 @@ def _run_loop(method, frames, latency, width, height, fps, drive, seed, log_dir,
     finally:
         if bar is not None:
             bar.close()
-        # no second Ctrl-C may cut the clean-up short (orphans, shared memory)
-        previous = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
-        try:
+        with signals_ignored():
             stop_processes([p for _, p, _ in procs])
             for _, _, log in procs:
                 log.close()
             rclpy.try_shutdown()
             clean_stale_shm(min_age_s=0.0)
-        finally:
-            for s, h in previous.items():
-                signal.signal(s, h)
     return result
 
 

@@ -159,7 +159,7 @@ class PersonalizationNode(Node):
 
         stamp = stamp_key(msg.header)
         try:
-            done = self.session.submit(stamp, msg.label, msg.giver, msg.profile)
+            self.session.submit(stamp, msg.label, msg.giver, msg.profile)
         except FeedbackRefused as exc:
             self._refuse(msg.header, "feedback", msg.giver, msg.profile, msg.label, exc)
             return

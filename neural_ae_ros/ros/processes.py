@@ -13,8 +13,9 @@ import os
 import signal
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, List, Optional, Sequence, Tuple
+from typing import IO, Iterator, List, Optional, Sequence, Tuple
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 PARENT_PID_ENV = "NEURAL_AE_PARENT_PID"
@@ -50,6 +51,18 @@ def start_node_process(module: str, args: Sequence[str], log: IO, env: Optional[
     child_env.setdefault("PYTHONUNBUFFERED", "1")
     return subprocess.Popen([sys.executable, "-m", module, *args], env=child_env, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent())
+
+
+@contextmanager
+def signals_ignored() -> Iterator[None]:
+    """SIGINT and SIGTERM ignored inside the block, the previous handlers back after it: a
+    second Ctrl-C must not cut a graph's stop short (orphaned nodes, shared memory left)."""
+    previous = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def stop_processes(procs: Sequence[subprocess.Popen], timeout_s: float = 10.0) -> List[Tuple[int, Optional[int]]]:
