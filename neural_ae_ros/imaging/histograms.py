@@ -30,6 +30,8 @@ from typing import Optional, Tuple
 import numpy as np
 import torch
 
+from . import kernels
+
 __all__ = [
     "NUM_BINS",
     "NUM_HISTOGRAMS",
@@ -98,6 +100,23 @@ def _refinement(h: int, w: int) -> Tuple[np.ndarray, np.ndarray, int, Tuple[int,
     return cell_map, agg, n_cells, (nr, nc), seg_starts
 
 
+@lru_cache(maxsize=16)
+def _kernel_maps(h: int, w: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For :func:`kernels.green_region_histograms`: first count index of each green row's cell
+    row, cell offset of each green column (int64), and per refinement cell the row of the stack
+    of each grid's region holding it (``(n_cells, 3)`` int64)."""
+    cell_map, agg = _refinement(h, w)[:2]
+    cell_map = cell_map.astype(np.int64)
+    row_base = np.ascontiguousarray(cell_map[:, 0])  # column 0 lies in cell column 0
+    col_base = np.ascontiguousarray(cell_map[0, :])
+    # agg[region, cell] is 1 for the one region of each grid holding the cell
+    owners = np.stack([np.flatnonzero(col) for col in agg.T]).astype(np.int64)
+    assert owners.shape[1] == len(GRIDS)
+    for a in (row_base, col_base, owners):
+        a.setflags(write=False)
+    return row_base, col_base, owners
+
+
 @lru_cache(maxsize=8)
 def _bin_lut(white_level: int) -> Optional[np.ndarray]:
     """uint16 LUT value -> bin for white levels where a plain shift does not apply."""
@@ -155,6 +174,13 @@ def histogram_stack(
     cell_map, _, n_cells, cells_shape, seg_starts = _refinement(h, w)
     shift = _shift_for(int(white_level))
     fast = None
+    if raw.dtype == np.uint16 and shift is not None and kernels.AVAILABLE and g.size < 2**31:
+        # one compiled pass: cell counts and the exact sum (any uint16 value: above white -> last bin)
+        row_base, col_base, owners = _kernel_maps(h, w)
+        hist, total = kernels.green_region_histograms(raw, row_base, col_base, owners, NUM_HISTOGRAMS, shift)
+        if not return_mean:
+            return hist
+        return hist, total / g.size
     if raw.dtype == np.uint16 and shift is not None and white_level < 2**15 and min(raw.strides) > 0 \
             and g.size < 2**24:
         fast = _counts_torch_u16(raw, h, w, shift, n_cells, int(white_level), return_mean)

@@ -1,0 +1,137 @@
+"""Compiled per-pixel kernels for the camera-rate paths (numba; optional).
+
+Two loops that numpy/torch can only express as several passes over a full frame:
+
+* :func:`capture_fused` -- the real-time sensor capture of :func:`sensor.capture_realtime`
+  (Eq. 1-3 with one summed Gaussian) in ONE pass: radiance (e-/s, float32) in, DN (uint16) out.
+* :func:`green_region_histograms` -- the 59 x 256 histogram stack (:mod:`histograms`) and the
+  exact green sum in ONE pass over the first-green plane (counts per refinement cell, then
+  each cell's counts added to the regions holding it).
+
+Both compute exactly what the multi-pass code computes (same float32 arithmetic order for the
+capture, integer counts for the histograms); the tests compare them. ``AVAILABLE`` is False
+when numba is not installed (the callers then take their torch/numpy paths). Compiled code is
+cached next to this file (``__pycache__``), so only the first process after an install pays
+the ~2 s compile.
+"""
+from __future__ import annotations
+
+import importlib.util
+import threading
+
+import numpy as np
+
+__all__ = ["AVAILABLE", "capture_fused", "green_region_histograms"]
+
+#: numba is imported (~0.3 s) and the loops compiled or loaded from the cache only on first use.
+AVAILABLE = importlib.util.find_spec("numba") is not None
+
+#: Interleaved sub-histograms in :func:`green_region_histograms`: neighbouring pixels usually fall in
+#: the same bin, and counting them into different copies avoids stalling on the previous store.
+_COPIES = 4
+
+_COMPILED = {}
+_LOCK = threading.Lock()
+
+
+def _compiled(fn):
+    """``fn`` compiled by numba (nopython, cached on disk), once per process."""
+    name = fn.__name__
+    jit = _COMPILED.get(name)
+    if jit is None:
+        with _LOCK:
+            jit = _COMPILED.get(name)
+            if jit is None:
+                import numba
+                jit = _COMPILED[name] = numba.njit(cache=True, nogil=True, boundscheck=False)(fn)
+    return jit
+
+
+def _capture_loop(phi, out, gain_t, add0, knee_a, full_well_level, offset, g, elec_minus_g_offset,
+                  z, sign, upper, noise):  # pragma: no cover - compiled
+    n = phi.size
+    for i in range(n):
+        x = np.float32(phi[i] * gain_t + add0)
+        if noise:
+            v = np.float32(knee_a * full_well_level - knee_a * x)
+            if v < offset:
+                v = offset
+            if v > x:
+                v = x
+            if x > full_well_level:
+                x = full_well_level
+            v = np.float32(v * g + elec_minus_g_offset)
+            x = np.float32(x + np.float32(np.sqrt(v)) * z[i] * sign)
+        elif x > full_well_level:
+            x = full_well_level
+        if x < 0.0:
+            x = np.float32(0.0)
+        if x > upper:
+            x = upper
+        out[i] = np.uint16(x)
+
+
+def capture_fused(phi: np.ndarray, out: np.ndarray, gain_t: float, add0: float, knee_a: float,
+                  full_well_level: float, offset: float, g: float, elec_minus_g_offset: float,
+                  z: np.ndarray, sign: float, upper: float, noise: bool) -> None:
+    """One pass of :func:`sensor.capture_realtime` (its docstring has the model). All levels in
+    DN (``x`` carries the black level + 0.5 of Eq. 3's rounding), ``gain_t`` in DN per (e-/s),
+    ``phi``/``z``/``out`` flat contiguous float32/float32/uint16 of one length."""
+    f = np.float32
+    _compiled(_capture_loop)(phi, out, f(gain_t), f(add0), f(knee_a), f(full_well_level), f(offset), f(g),
+                  f(elec_minus_g_offset), z, f(sign), f(upper), bool(noise))
+
+
+def _counts_loop(raw, row_base, col_base, shift, c0, c1, c2, c3):  # pragma: no cover - compiled
+    h = row_base.size
+    w = col_base.size
+    w4 = w - w % 4
+    total = np.int64(0)
+    for r in range(h):
+        line = raw[2 * r]
+        base = row_base[r]
+        for c in range(0, w4, 4):
+            v0 = np.int64(line[2 * c + 1])
+            v1 = np.int64(line[2 * c + 3])
+            v2 = np.int64(line[2 * c + 5])
+            v3 = np.int64(line[2 * c + 7])
+            total += v0 + v1 + v2 + v3
+            c0[base + col_base[c] + min(v0 >> shift, 255)] += 1
+            c1[base + col_base[c + 1] + min(v1 >> shift, 255)] += 1
+            c2[base + col_base[c + 2] + min(v2 >> shift, 255)] += 1
+            c3[base + col_base[c + 3] + min(v3 >> shift, 255)] += 1
+        for c in range(w4, w):
+            v = np.int64(line[2 * c + 1])
+            total += v
+            c0[base + col_base[c] + min(v >> shift, 255)] += 1
+    return total
+
+
+def _regions_loop(c0, c1, c2, c3, owners, out):  # pragma: no cover - compiled
+    n_cells, n_grids = owners.shape
+    for cell in range(n_cells):
+        first = cell * 256
+        for b in range(256):
+            v = c0[first + b] + c1[first + b] + c2[first + b] + c3[first + b]
+            if v:
+                for k in range(n_grids):
+                    out[owners[cell, k], b] += v
+
+
+def green_region_histograms(raw: np.ndarray, row_base: np.ndarray, col_base: np.ndarray,
+                            owners: np.ndarray, n_regions: int, shift: int):
+    """(``(n_regions, 256)`` uint32 histograms, exact sum of the first-green plane) of an RGGB
+    ``uint16`` mosaic ``raw``, in one pass over the plane plus a pass over the cell counts.
+
+    The plane is cut into refinement cells (the common refinement of the region grids).
+    ``row_base[r]`` is the first count index of green row ``r``'s cell row (segment * cells per
+    row * 256), ``col_base[c]`` green column ``c``'s cell offset (segment * 256),
+    ``owners[cell]`` the region of each grid that holds the cell; a value counts in bin
+    ``min(v >> shift, 255)``."""
+    n_cells = owners.shape[0]
+    counts = np.zeros((_COPIES, n_cells * 256), np.uint32)
+    total = _compiled(_counts_loop)(raw, row_base, col_base, np.int64(shift),
+                                    counts[0], counts[1], counts[2], counts[3])
+    out = np.zeros((n_regions, 256), np.uint32)
+    _compiled(_regions_loop)(counts[0], counts[1], counts[2], counts[3], owners, out)
+    return out, int(total)
