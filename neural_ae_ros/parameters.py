@@ -291,6 +291,12 @@ NODE_PARAMETERS: Dict[str, List[ParamSpec]] = {
                   _ae("max_adjustment"), low=1.01, high=1000.0),
         ParamSpec("deadband_ev", float, "fast: changes smaller than this are not sent (EV; no dithering).",
                   _ae("deadband_ev"), low=0.0, high=0.49),
+        ParamSpec("confirm_frames", int,
+                  "fast: a change below confirm_below_ev is sent only when this many consecutive frames ask "
+                  "for it the same way (then their average; 1: at once). Stops a noisy method dithering.",
+                  _ae("confirm_frames"), low=1, high=30),
+        ParamSpec("confirm_below_ev", float, "fast: changes at least this large (EV) are sent at once.",
+                  _ae("confirm_below_ev"), low=0.0, high=3.0),
         ParamSpec("blind_steps", int, "fast: Eq. 4 steps taken on fully clipped frames before one confirms them.",
                   _ae("blind_steps"), low=1, high=10),
         ParamSpec("clip_fraction", float,

@@ -12,8 +12,10 @@ Two smoothings (``ControllerSettings.smoothing``):
 
   - *informative* frame (not clipped, no scene step against the reference frame): the method's
     absolute target ``e_obs * u`` (``u`` within the Eq. 4 bound ``[1/M, M]``, ``M = 10``),
-    never compounded with commands in flight; changes below ``deadband_ev`` are not sent (no
-    dithering on steady scenes);
+    never compounded with commands in flight; changes below ``deadband_ev`` are not sent, and
+    changes below ``confirm_below_ev`` only once ``confirm_frames`` consecutive frames asked for
+    a change the same way, then to the log-average of their targets (a noisy method, e.g. a
+    network on a noisy frame, does not dither on steady scenes; large changes go at once);
   - *clipped* frame (mean above mid-range and a saturated fraction at least ``clip_fraction``
     above the reference's): its estimate is only a bound. Quantile matching of the clipped fraction against the reference
     frame's histogram gives the scene's brightness step where unclipped pixels remain; with no
@@ -44,6 +46,9 @@ from .base import AutoExposureMethod, Observation
 __all__ = ["SMOOTHING_MODES", "ControllerSettings", "ExposureController"]
 
 SMOOTHING_MODES = ("fast", "paper_ema")
+#: A confirmed small change goes to the log-average of up to this many times ``confirm_frames``
+#: recent targets (since the last event or large change).
+AVERAGE_WINDOW_CONFIRMATIONS = 3
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,8 @@ class ControllerSettings:
     t_max_s: float = 0.0
     max_adjustment: float = 10.0
     deadband_ev: float = 0.1
+    confirm_frames: int = 3
+    confirm_below_ev: float = 0.5
     blind_steps: int = 3
     clip_fraction: float = 0.1
     scene_step_ev: float = 0.5
@@ -77,6 +84,10 @@ class ControllerSettings:
             out.append(f"max_adjustment={self.max_adjustment!r} must be > 1")
         if not 0.0 <= self.deadband_ev < 0.5:
             out.append(f"deadband_ev={self.deadband_ev!r} must be in [0, 0.5)")
+        if not (isinstance(self.confirm_frames, int) and 1 <= self.confirm_frames <= 30):
+            out.append(f"confirm_frames={self.confirm_frames!r} must be an integer in 1..30")
+        if not 0.0 <= self.confirm_below_ev <= 3.0:
+            out.append(f"confirm_below_ev={self.confirm_below_ev!r} must be in [0, 3]")
         if not (isinstance(self.blind_steps, int) and 1 <= self.blind_steps <= 10):
             out.append(f"blind_steps={self.blind_steps!r} must be an integer in 1..10")
         if not 0.0 < self.clip_fraction < 1.0:
@@ -146,6 +157,7 @@ class ExposureController:
         self._settled_level: Optional[float] = None  # level above black of the last settled frame
         self._method_info: Dict[str, Any] = {}  # ExposureDecision.info of the last method call
         self._method_held = False
+        self._recent_targets: List[float] = []  # log2 of the method's targets, consecutive method frames
 
     def configure(self, **changes: Any) -> None:
         """Apply new settings in place (validated first; the state is kept)."""
@@ -200,6 +212,8 @@ class ExposureController:
                 e_req, mode, event = ema_log_exposure(previous, e_obs * u / previous, s.ema_mu), "paper_ema", False
         else:
             e_req, mode, event, u = self._fast(obs, e_obs, problems)
+            if mode not in ("method", "held_by_method"):
+                self._recent_targets.clear()  # an event: earlier targets were for another scene
             self._in_event = mode in ("clipped", "clipped_estimate", "dark", "scene_step")
         t, k, clamped = split_exposure(e_req, self.t_max_s, self.camera.limits)
         cmd = FrameExposure(t, k, -1, obs.frame_index, self.method.name, bool(clamped), self.camera.session_id)
@@ -303,9 +317,7 @@ class ExposureController:
         u = self._method_u(obs, problems)
         if self._method_held:  # keep the command in flight; this frame is no new reference
             return e_fly, "held_by_method", False, e_fly / e_obs
-        e_req = e_obs * u
-        if abs(math.log2(e_req / e_fly)) < s.deadband_ev:
-            e_req = e_fly
+        e_req = self._confirmed(e_obs * u, e_fly)
         # the exposure this scene needs, beyond the Eq. 4 step and the camera's reach (a tunnel
         # darker than the camera can follow: there the mean level says how far short it is)
         needed = e_obs * self._last_raw_u
@@ -317,6 +329,29 @@ class ExposureController:
             needed = max(needed, e_obs * wanted / level)
         self._reference = _Reference(e_obs, level, clip, hist, needed if needed != e_obs * u else e_req)
         return e_req, "method", False, u
+
+    def _confirmed(self, target: float, e_fly: float) -> float:
+        """The command for the method's absolute ``target`` (s): the command in flight within the
+        deadband; a change below ``confirm_below_ev`` only when the last ``confirm_frames``
+        targets all ask for it the same way (beyond the deadband), then their log-average."""
+        s = self.settings
+        recent = self._recent_targets
+        recent.append(math.log2(target))
+        del recent[:-AVERAGE_WINDOW_CONFIRMATIONS * s.confirm_frames]
+        change_ev = recent[-1] - math.log2(e_fly)
+        if abs(change_ev) < s.deadband_ev:
+            return e_fly
+        if abs(change_ev) >= s.confirm_below_ev or s.confirm_frames == 1:
+            del recent[:-1]  # a large change: the earlier targets were for another exposure need
+            return target
+        last = recent[-s.confirm_frames:]
+        if len(last) < s.confirm_frames:
+            return e_fly
+        offsets = [t - math.log2(e_fly) for t in last]
+        if all(o >= s.deadband_ev for o in offsets) or all(o <= -s.deadband_ev for o in offsets):
+            # the average over a longer window: the confirming targets alone are a biased pick
+            return 2.0 ** (sum(recent) / len(recent))
+        return e_fly
 
     def _towards(self, estimate: float, e_obs: float, e_fly: float) -> float:
         """A point estimate, at most ``M`` beyond both the observed frame's exposure and the
