@@ -25,12 +25,16 @@ from __future__ import annotations
 import threading
 import warnings
 from functools import lru_cache
-from typing import Optional, Tuple
+from typing import TYPE_CHECKING, Optional, Tuple
 
 import numpy as np
-import torch
 
 from . import kernels
+
+if TYPE_CHECKING:
+    import torch
+
+# torch is imported where used: the histogram node runs on the compiled kernel without it
 
 __all__ = [
     "NUM_BINS",
@@ -185,6 +189,8 @@ def histogram_stack(
             and g.size < 2**24:
         fast = _counts_torch_u16(raw, h, w, shift, n_cells, int(white_level), return_mean)
     if fast is not None:
+        import torch
+
         counts, total = fast
         # 59 x n_cells 0/1 matrix times cell counts: exact in float32 (every sum < 2^24)
         hist = torch.mm(_torch_maps(h, w, "cpu")[1], counts.view(n_cells, NUM_BINS).float())
@@ -219,6 +225,8 @@ def _counts_torch_u16(raw: np.ndarray, h: int, w: int, shift: int, n_cells: int,
     the green plane into a cached int16 buffer, its range (``None`` if any value lies outside
     ``[0, white]``: the caller takes the general path), its exact sum, ``v >> shift +
     cell * 256`` in place and one ``bincount`` over the refinement cells x 256 bins."""
+    import torch
+
     with warnings.catch_warnings():  # a ROS message buffer is read-only; we only read it
         warnings.simplefilter("ignore", UserWarning)
         t = torch.from_numpy(raw.view(np.int16))
@@ -265,7 +273,9 @@ def histogram_stack_reference(raw: np.ndarray, white_level: int = 4095) -> np.nd
 _TORCH_CACHE = threading.local()
 
 
-def _work_buffer(h: int, w: int) -> torch.Tensor:
+def _work_buffer(h: int, w: int) -> "torch.Tensor":
+    import torch
+
     bufs = getattr(_TORCH_CACHE, "work", None)
     if bufs is None:
         bufs = _TORCH_CACHE.work = {}
@@ -280,6 +290,8 @@ def _work_buffer(h: int, w: int) -> torch.Tensor:
 def _torch_maps(h: int, w: int, device):
     """(cell map * 256 int32 (h, w), aggregation (59, n) float32, n, cell map * 256 int16)
     as cached tensors."""
+    import torch
+
     cache = getattr(_TORCH_CACHE, "cache", None)
     if cache is None:
         cache = _TORCH_CACHE.cache = {}
@@ -296,13 +308,16 @@ def _torch_maps(h: int, w: int, device):
 
 
 def histogram_stack_torch(
-    raw_batch: torch.Tensor, white_level: int = 4095, dtype: torch.dtype = torch.float32
-) -> torch.Tensor:
+    raw_batch: "torch.Tensor", white_level: int = 4095, dtype: "Optional[torch.dtype]" = None
+) -> "torch.Tensor":
     """Batched torch version: ``(B, H, W)`` (or ``(H, W)``) mosaics -> ``(B, 59, 256)``.
 
     Counts are returned as ``dtype`` (float32 by default: exact up to 2^24 per bin, ready
     for a network). Not differentiable (paper 000 feeds histograms as plain inputs).
     """
+    import torch
+
+    dtype = torch.float32 if dtype is None else dtype
     squeeze = raw_batch.ndim == 2
     x = raw_batch.unsqueeze(0) if squeeze else raw_batch
     if x.ndim != 3:

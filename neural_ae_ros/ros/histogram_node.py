@@ -19,7 +19,7 @@ from neural_ae_ros.msg import CameraExposureInfo, HistogramStack
 
 from neural_ae_ros.imaging.frame_requirements import histogram_size_problem
 from neural_ae_ros.imaging.histograms import GRIDS, histogram_stack
-from neural_ae_ros.imaging.sensor import SensorParams
+from neural_ae_ros.imaging.sensor_params import SensorParams
 from . import topics
 from .convert import MessageFormatError, camera_info_from_msg, image_to_raw
 from .diagnostics import DiagnosticsReporter, NodeHealth, cause_of, guarded
