@@ -47,6 +47,7 @@ __all__ = [
     "histogram_stack_reference",
     "histogram_stack_torch",
     "mean_green_level",
+    "warm_up",
 ]
 
 NUM_BINS = 256
@@ -205,6 +206,14 @@ def histogram_stack(
     if not return_mean:
         return hist
     return hist, mean
+
+
+def warm_up(*raw_like: np.ndarray) -> None:
+    """Compile (or load from the on-disk cache) the compiled histogram path for arrays like
+    ``raw_like`` (same dtype, layout and writeability: a ROS message buffer is read-only), so
+    that a node's first frame does not pay ~0.5 s. Small copies are used; nothing is kept."""
+    for raw in raw_like or (np.zeros((16, 16), np.uint16),):
+        histogram_stack(raw, return_mean=True)
 
 
 def _regions_from_cells(cells: np.ndarray, seg_starts) -> np.ndarray:

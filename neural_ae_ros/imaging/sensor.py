@@ -45,6 +45,7 @@ __all__ = [
     "capture",
     "capture_numpy",
     "capture_realtime",
+    "warm_up_realtime",
     "saturation_dn",
     "saturation_e",
     "expected_mean_dn",
@@ -340,6 +341,12 @@ def capture_realtime(
         else:
             np.copyto(out, x.numpy(), casting="unsafe")
     return out
+
+
+def warm_up_realtime(params: Optional[SensorParams] = None) -> None:
+    """Load the compiled capture and build the per-thread noise pool now (~0.5 s), not on the
+    first frame; draws from a throwaway generator (a seeded camera's frames stay the same)."""
+    capture_realtime(np.zeros((4, 4), np.float32), 1e-3, 1.0, params, torch.Generator().manual_seed(0))
 
 
 def _knee_slope(p: SensorParams) -> float:

@@ -31,7 +31,7 @@ from neural_ae_ros.ae import ExposureController, Observation, make_method
 from neural_ae_ros.imaging.camera import ExposureScheduler, SimulatedSensor
 from neural_ae_ros.imaging.exposure import CameraConfig, CameraExposureInfo as ExposureInfo, CameraLimits
 from neural_ae_ros.imaging.histograms import mean_green_level
-from neural_ae_ros.imaging.sensor import SensorParams
+from neural_ae_ros.imaging.sensor import SensorParams, warm_up_realtime
 from neural_ae_ros.scenes.sources import EndOfSource, open_source
 from . import topics
 from .convert import applied_to_msg, camera_info_to_msg, command_from_msg, raw_to_image, stamp_key
@@ -59,6 +59,8 @@ class CameraBridge(Node):
                                            p["initial_analog_gain"], session_id=self.session_id)
         self.sensor = SimulatedSensor(sensor, seed=p["seed"], simulate_noise=p["simulate_noise"],
                                       reuse_output_buffer=True)  # each frame is copied into its message
+        if p["source"] != "driver":
+            warm_up_realtime(sensor)  # compiled capture and noise pool now, not on the first frame
         # source 'driver': a real camera driver's frames (ros/driver_front.py), no simulation
         self.source = None if p["source"] == "driver" else open_source(
             p["source"], p["drive"], p["bag_path"], p["seed"], p["width"], p["height"], p["frame_rate_hz"],

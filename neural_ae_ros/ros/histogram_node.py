@@ -14,14 +14,15 @@ import sys
 import numpy as np
 from rclpy.node import Node
 from sensor_msgs.msg import Image
+from std_msgs.msg import Header
 
 from neural_ae_ros.msg import CameraExposureInfo, HistogramStack
 
 from neural_ae_ros.imaging.frame_requirements import histogram_size_problem
-from neural_ae_ros.imaging.histograms import GRIDS, histogram_stack
+from neural_ae_ros.imaging.histograms import GRIDS, histogram_stack, warm_up
 from neural_ae_ros.imaging.sensor_params import SensorParams
 from . import topics
-from .convert import MessageFormatError, camera_info_from_msg, image_to_raw
+from .convert import MessageFormatError, camera_info_from_msg, image_to_raw, raw_to_image
 from .diagnostics import DiagnosticsReporter, NodeHealth, cause_of, guarded
 from .params import DeclaredParameters
 from .run import run_node
@@ -49,6 +50,8 @@ class HistogramNode(Node):
         self.pub = self.create_publisher(HistogramStack, topics.HISTOGRAMS, topics.RECORD_QOS)
         self.create_subscription(CameraExposureInfo, topics.CAMERA_EXPOSURE_INFO, self._on_camera_info,
                                  topics.LATCHED_QOS)
+        # the compiled histogram path for frames as they arrive (a message's buffer), before the first one
+        warm_up(image_to_raw(raw_to_image(np.zeros((16, 16), np.uint16), Header())))
         self.create_subscription(Image, topics.IMAGE_RAW, self._on_image, topics.IMAGE_QOS)
         self._warned_no_info = False
 
