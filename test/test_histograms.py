@@ -132,3 +132,21 @@ def test_compiled_counts_equal_the_torch_and_numpy_paths(monkeypatch, white):
     strided[:] = RNG.integers(0, 4096, strided.shape)
     strided.setflags(write=False)
     assert np.array_equal(histogram_stack(strided, white), histogram_stack_reference(strided, white))
+
+
+@pytest.mark.skipif(not kernels.AVAILABLE, reason="numba not installed")
+def test_a_numba_failure_warns_once_and_falls_back(monkeypatch):
+    """A loop numba cannot compile (here: a stand-in that fails typing) warns, marks the kernels
+    unavailable and leaves the caller on its torch/numpy path with the same result."""
+    from numba.core.errors import TypingError
+
+    def broken(*args):
+        raise TypingError("cannot type this loop")
+
+    monkeypatch.setattr(kernels, "AVAILABLE", True)  # restored after the test
+    monkeypatch.setitem(kernels._COMPILED, "_counts_loop", broken)
+    raw = RNG.integers(0, 4096, (40, 60)).astype(np.uint16)
+    with pytest.warns(RuntimeWarning, match="numba failed on _counts_loop"):
+        hist = histogram_stack(raw)
+    assert not kernels.AVAILABLE
+    assert np.array_equal(hist, histogram_stack_reference(raw))

@@ -182,10 +182,12 @@ def histogram_stack(
     if raw.dtype == np.uint16 and shift is not None and kernels.AVAILABLE and g.size < 2**31:
         # one compiled pass: cell counts and the exact sum (any uint16 value: above white -> last bin)
         row_base, col_base, owners = _kernel_maps(h, w)
-        hist, total = kernels.green_region_histograms(raw, row_base, col_base, owners, NUM_HISTOGRAMS, shift)
-        if not return_mean:
-            return hist
-        return hist, total / g.size
+        try:
+            hist, total = kernels.green_region_histograms(raw, row_base, col_base, owners, NUM_HISTOGRAMS, shift)
+        except kernels.KernelUnavailable:  # warned once; the paths below
+            pass
+        else:
+            return (hist, total / g.size) if return_mean else hist
     if raw.dtype == np.uint16 and shift is not None and white_level < 2**15 and min(raw.strides) > 0 \
             and g.size < 2**24:
         fast = _counts_torch_u16(raw, h, w, shift, n_cells, int(white_level), return_mean)

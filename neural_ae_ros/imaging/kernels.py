@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import importlib.util
 import threading
+import warnings
 
 import numpy as np
 
-__all__ = ["AVAILABLE", "capture_fused", "green_region_histograms"]
+__all__ = ["AVAILABLE", "KernelUnavailable", "capture_fused", "green_region_histograms"]
 
 #: numba is imported (~0.3 s) and the loops compiled or loaded from the cache only on first use.
 AVAILABLE = importlib.util.find_spec("numba") is not None
@@ -34,17 +35,43 @@ _COMPILED = {}
 _LOCK = threading.Lock()
 
 
-def _compiled(fn):
-    """``fn`` compiled by numba (nopython, cached on disk), once per process."""
+class KernelUnavailable(RuntimeError):
+    """numba could not be imported or could not compile a loop; the caller takes its torch/numpy
+    path (``AVAILABLE`` is False from then on, and a warning said why once)."""
+
+
+def _run(fn, *args):
+    """Call ``fn`` compiled by numba (nopython, cached on disk; compiled once per process and
+    argument types). Raises :class:`KernelUnavailable` where numba fails."""
+    global AVAILABLE
     name = fn.__name__
-    jit = _COMPILED.get(name)
-    if jit is None:
-        with _LOCK:
-            jit = _COMPILED.get(name)
-            if jit is None:
-                import numba
-                jit = _COMPILED[name] = numba.njit(cache=True, nogil=True, boundscheck=False)(fn)
-    return jit
+    try:
+        jit = _COMPILED.get(name)
+        if jit is None:
+            with _LOCK:
+                jit = _COMPILED.get(name)
+                if jit is None:
+                    import numba
+                    jit = _COMPILED[name] = numba.njit(cache=True, nogil=True, boundscheck=False)(fn)
+        return jit(*args)
+    except Exception as exc:  # noqa: BLE001 - import, typing or lowering errors of numba
+        if not _is_numba_failure(exc):
+            raise
+        AVAILABLE = False
+        warnings.warn(f"neural_ae_ros.imaging.kernels: numba failed on {name} ({type(exc).__name__}: "
+                      f"{str(exc).splitlines()[0] if str(exc) else ''}); using the slower torch/numpy path",
+                      RuntimeWarning, stacklevel=3)
+        raise KernelUnavailable(str(exc)) from exc
+
+
+def _is_numba_failure(exc: Exception) -> bool:
+    if isinstance(exc, ImportError):
+        return True
+    try:
+        from numba.core.errors import NumbaError
+    except ImportError:
+        return True
+    return isinstance(exc, NumbaError)
 
 
 def _capture_loop(phi, out, gain_t, add0, knee_a, full_well_level, offset, g, elec_minus_g_offset,
@@ -78,7 +105,7 @@ def capture_fused(phi: np.ndarray, out: np.ndarray, gain_t: float, add0: float, 
     DN (``x`` carries the black level + 0.5 of Eq. 3's rounding), ``gain_t`` in DN per (e-/s),
     ``phi``/``z``/``out`` flat contiguous float32/float32/uint16 of one length."""
     f = np.float32
-    _compiled(_capture_loop)(phi, out, f(gain_t), f(add0), f(knee_a), f(full_well_level), f(offset), f(g),
+    _run(_capture_loop, phi, out, f(gain_t), f(add0), f(knee_a), f(full_well_level), f(offset), f(g),
                   f(elec_minus_g_offset), z, f(sign), f(upper), bool(noise))
 
 
@@ -130,8 +157,7 @@ def green_region_histograms(raw: np.ndarray, row_base: np.ndarray, col_base: np.
     ``min(v >> shift, 255)``."""
     n_cells = owners.shape[0]
     counts = np.zeros((_COPIES, n_cells * 256), np.uint32)
-    total = _compiled(_counts_loop)(raw, row_base, col_base, np.int64(shift),
-                                    counts[0], counts[1], counts[2], counts[3])
+    total = _run(_counts_loop, raw, row_base, col_base, np.int64(shift), counts[0], counts[1], counts[2], counts[3])
     out = np.zeros((n_regions, 256), np.uint32)
-    _compiled(_regions_loop)(counts[0], counts[1], counts[2], counts[3], owners, out)
+    _run(_regions_loop, counts[0], counts[1], counts[2], counts[3], owners, out)
     return out, int(total)

@@ -309,12 +309,14 @@ def capture_realtime(
         # the same arithmetic in one compiled pass (kernels.capture_fused), no scratch buffers
         a = _knee_slope(p)
         z, sign = _noise_window(phi.numel(), generator) if noise else (_noise_pool(1)[:1], 1.0)
-        if noise:
-            upper = min(upper, full_well_level + KNEE_CLIP_ELECTRONIC_STD * math.sqrt(elec_var_dn2))
-        kernels.capture_fused(phi.numpy().reshape(-1), out.reshape(-1), g * t,
-                              g * p.dark_current_e_per_s * t + offset, a, full_well_level, offset, g,
-                              elec_var_dn2 - g * offset, z.numpy(), sign, upper, noise)
-        return out
+        top = min(upper, full_well_level + KNEE_CLIP_ELECTRONIC_STD * math.sqrt(elec_var_dn2)) if noise else upper
+        try:
+            kernels.capture_fused(phi.numpy().reshape(-1), out.reshape(-1), g * t,
+                                  g * p.dark_current_e_per_s * t + offset, a, full_well_level, offset, g,
+                                  elec_var_dn2 - g * offset, z.numpy(), sign, top, noise)
+            return out
+        except kernels.KernelUnavailable:  # warned once; the torch passes below
+            pass
     x, v = _scratch(phi.shape, torch.float32, phi.device)
     with torch.no_grad():
         # x = g * (phi + mu_d) * t + black + 0.5 (one pass), then the full well
