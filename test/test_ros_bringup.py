@@ -1,6 +1,6 @@
 """`neural-ae bringup` across processes (real rclpy, Fast DDS): the vehicle graph from the same
 description and ros__parameters files as vehicle.launch.py, tuned live over SetParameters while it
-runs, stopped by --duration-s with every node exiting cleanly; a node killed mid-run is reported
+runs, stopped by Ctrl-C or by --duration-s with every node exiting cleanly; a node killed mid-run is reported
 (name, exit code, last lines) and the command exits non-zero without hanging."""
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 import rclpy
-from rcl_interfaces.msg import ParameterType
 from rclpy.parameter import Parameter, parameter_value_to_python
 from rclpy.parameter_client import AsyncParameterClient
 
@@ -102,15 +101,12 @@ def ros_node():
     rclpy.shutdown()
 
 
-def test_bringup_runs_tunes_live_and_stops_cleanly_after_its_duration(ros_node, tmp_path):
+def test_bringup_runs_tunes_live_and_stops_cleanly_on_ctrl_c(ros_node, tmp_path):
     node, ns = ros_node, "/bu"
     applied, commands = [], []
     node.create_subscription(AppliedExposure, f"{ns}/{topics.APPLIED_EXPOSURE}", applied.append, topics.RECORD_QOS)
     node.create_subscription(ExposureCommand, f"{ns}/{topics.EXPOSURE_COMMAND}", commands.append, topics.RECORD_QOS)
-    duration_s = 75.0
-    run = Bringup(tmp_path, "--method", "average", "--source", "standin_driver", "--namespace", "bu",
-                  "--duration-s", str(duration_s))
-    started = time.monotonic()
+    run = Bringup(tmp_path, "--method", "average", "--source", "standin_driver", "--namespace", "bu")
     try:
         pids = run.started_pids()
         assert set(pids) == {f"bu/{n}" for n in ("standin_camera_driver", "ae_controller", "histogram_node",
@@ -148,14 +144,31 @@ def test_bringup_runs_tunes_live_and_stops_cleanly_after_its_duration(ros_node, 
             bad = _set(node, f"{ns}/{name}", [Parameter(spec.name, value=spec.type(spec.high * 2 + 1))])
             assert not bad[0].successful and bad[0].reason, (name, spec.name)
     finally:
+        run.proc.send_signal(signal.SIGINT)  # Ctrl-C
+        code = run.wait(timeout=90)
+    out = run.out
+    assert code == 130, out
+    assert re.search(r"^neural-ae bringup: stopped on SIGINT after [\d.]+ s; every node exited cleanly$", out, re.M), out
+    for name in pids:  # each node's own shutdown line, forwarded with its prefix
+        assert re.search(rf"^\[{re.escape(name)}\] .*stopping on SIGINT", out, re.M), name
+        assert not pid_alive(pids[name])
+    assert "Traceback" not in out
+
+
+def test_bringup_stops_cleanly_after_its_duration(tmp_path):
+    duration_s = 12.0
+    run = Bringup(tmp_path, "--method", "average", "--source", "drive", "--drive", "step_test", "--namespace", "bd",
+                  "--no-perception", "--duration-s", str(duration_s))
+    started = time.monotonic()
+    try:
+        pids = run.started_pids()
+    finally:
         code = run.wait(timeout=duration_s + 90)
     out = run.out
     assert code == 0, out
     assert time.monotonic() - started >= duration_s - 1
-    assert "every node exited cleanly" in out
-    for name in pids:  # each node's own shutdown line, forwarded with its prefix
-        assert re.search(rf"^\[{re.escape(name)}\] .*stopping on SIGINT", out, re.M), name
-        assert not pid_alive(pids[name])
+    assert re.search(r"^neural-ae bringup: stopped after [\d.]+ s; every node exited cleanly$", out, re.M), out
+    assert all(not pid_alive(pid) for pid in pids.values())
     assert "Traceback" not in out
 
 

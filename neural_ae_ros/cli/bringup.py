@@ -6,7 +6,8 @@ package's ``ros__parameters`` files for its concerns, then the user's ``--params
 (checked first: a bad value is one error line naming file, node and reason, before anything
 starts), then the command's overrides. Each node's output is forwarded line by line, prefixed
 ``[node]``. Ctrl-C / SIGTERM / ``--duration-s`` stop every node with SIGINT (they shut down
-cleanly) and wait for them. A node that ends on its own is reported with its name, exit code and
+cleanly) and wait for them; the last line says whether every node exited cleanly, and the
+exit code is 0 (duration), 130 (SIGINT) or 143 (SIGTERM). A node that ends on its own is reported with its name, exit code and
 last log lines, the others are stopped, and the command exits 1.
 """
 from __future__ import annotations
@@ -18,6 +19,8 @@ import threading
 import time
 from pathlib import Path
 from typing import Deque, Dict, List, Optional, Sequence, TextIO
+
+from .main import Terminated
 
 #: Log lines kept per node for the report of a node that died.
 LAST_LINES = 15
@@ -159,6 +162,7 @@ def _run(args) -> int:
     names = [(f"{n.namespace.strip('/')}/" if n.namespace.strip("/") else "") + n.executable for n in graph]
     procs: List[NodeProcess] = []
     dead: Optional[NodeProcess] = None
+    stop_signal, stop_code = "", 0  # a signal that asked for the stop, and the exit code it gives
     start = time.monotonic()
     try:
         for name, node in zip(names, graph):
@@ -174,6 +178,8 @@ def _run(args) -> int:
             dead = next((p for p in procs if p.proc.poll() is not None), None)
             if dead is None:
                 time.sleep(0.1)
+    except (KeyboardInterrupt, Terminated) as exc:  # Ctrl-C / SIGTERM: a requested stop, reported as one
+        stop_signal, stop_code = ("SIGINT", 130) if isinstance(exc, KeyboardInterrupt) else ("SIGTERM", 143)
     finally:
         with signals_ignored():  # no second Ctrl-C may cut the stop short (orphans, shared memory)
             codes = stop_processes([p.proc for p in procs], timeout_s=STOP_TIMEOUT_S)
@@ -191,6 +197,7 @@ def _run(args) -> int:
         print("neural-ae bringup: stopped, but not cleanly: "
               + ", ".join(f"{name} (exit code {code})" for name, code in unclean), file=sys.stderr)
         return 1
-    print(f"neural-ae bringup: stopped after {time.monotonic() - start:.1f} s; every node exited cleanly",
+    how = f" on {stop_signal}" if stop_signal else ""
+    print(f"neural-ae bringup: stopped{how} after {time.monotonic() - start:.1f} s; every node exited cleanly",
           file=out, flush=True)
-    return 0
+    return stop_code
