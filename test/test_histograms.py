@@ -150,3 +150,25 @@ def test_a_numba_failure_warns_once_and_falls_back(monkeypatch):
         hist = histogram_stack(raw)
     assert not kernels.AVAILABLE
     assert np.array_equal(hist, histogram_stack_reference(raw))
+
+
+@pytest.mark.skipif(not kernels.AVAILABLE, reason="numba not installed")
+def test_no_writable_numba_cache_compiles_without_it(monkeypatch):
+    """A read-only install where numba finds no cache location: a warning, then the loop is
+    compiled without the disk cache and gives the same counts."""
+    import numba
+
+    real_njit = numba.njit
+
+    def njit(*args, cache=False, **kwargs):
+        if cache:
+            raise RuntimeError("cannot cache function '_counts_loop': no locator available")
+        return real_njit(*args, cache=cache, **kwargs)
+
+    monkeypatch.setattr(numba, "njit", njit)
+    monkeypatch.setattr(kernels, "_COMPILED", {})
+    raw = RNG.integers(0, 4096, (40, 60)).astype(np.uint16)
+    with pytest.warns(RuntimeWarning, match="no locator available"):
+        hist = histogram_stack(raw)
+    assert kernels.AVAILABLE and "_counts_loop" in kernels._COMPILED
+    assert np.array_equal(hist, histogram_stack_reference(raw))

@@ -52,8 +52,7 @@ def _run(fn, *args):
             with _LOCK:
                 jit = _COMPILED.get(name)
                 if jit is None:
-                    import numba
-                    jit = _COMPILED[name] = numba.njit(cache=True, nogil=True, boundscheck=False)(fn)
+                    jit = _COMPILED[name] = _jit(fn)
         return jit(*args)
     except Exception as exc:  # noqa: BLE001 - import, typing or lowering errors of numba
         if not _is_numba_failure(exc):
@@ -63,6 +62,17 @@ def _run(fn, *args):
                       f"{str(exc).splitlines()[0] if str(exc) else ''}); using the slower torch/numpy path",
                       RuntimeWarning, stacklevel=3)
         raise KernelUnavailable(str(exc)) from exc
+
+
+def _jit(fn):
+    import numba
+
+    try:
+        return numba.njit(cache=True, nogil=True, boundscheck=False)(fn)
+    except RuntimeError as exc:  # no writable cache location (a read-only install): compile per process
+        warnings.warn(f"neural_ae_ros.imaging.kernels: {exc}; compiling {fn.__name__} in every process "
+                      "(~2 s; set NUMBA_CACHE_DIR to a writable folder to cache it)", RuntimeWarning, stacklevel=4)
+        return numba.njit(cache=False, nogil=True, boundscheck=False)(fn)
 
 
 def _is_numba_failure(exc: Exception) -> bool:
