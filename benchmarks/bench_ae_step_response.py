@@ -3,6 +3,10 @@
 latency, method and smoothing. Scene: a textured log-normal scene (~3 decades between its darkest
 and brightest 1 %) through the sensor model (Eq. 1-3, clipping) and the camera scheduler.
 
+Then, for the fast controller, dithering on a steady scene under a method whose decisions
+carry Gaussian noise (what a network deciding from noisy frames does): sign changes of the
+exposure step per 100 frames without (``confirm_frames`` 1) and with the confirmation rule.
+
     .venv/bin/python benchmarks/bench_ae_step_response.py [--latencies 0 2 5] [--smoothing fast]
 """
 import argparse
@@ -10,7 +14,7 @@ import argparse
 import torch
 
 from neural_ae_ros.ae import ControllerSettings
-from neural_ae_ros.ae.step_response import run_step
+from neural_ae_ros.ae.step_response import run_step, steady_dithering
 
 STEPS = (1, 2, 3, 4, 5, 6, 8, 10, -1, -2, -4, -6, -8, -10)
 
@@ -35,6 +39,18 @@ def main() -> None:
                 n = ev["frames_to_converge"]
                 cells.append(f"{'-' if n is None else n:>3}/{ev['overshoot_ev']:.2f}".rjust(10))
             print(f"{method:>9} {latency:>2} | " + " | ".join(cells), flush=True)
+    if args.smoothing != "fast":
+        return
+    print("\nsteady scene, method noise N(0, sigma) EV per decision, 1000 frames scored, seeds 0-2: "
+          "sign changes per 100 frames (largest distance from the right exposure, EV)")
+    for sigma in (0.08, 0.12):
+        cells = []
+        for confirm in (1, 3):
+            runs = [steady_dithering(sigma, ControllerSettings(confirm_frames=confirm), seed=seed) for seed in range(3)]
+            rates = [100.0 * r["sign_changes"] / r["frames_scored"] for r in runs]
+            worst = max(r["worst_ev"] for r in runs)
+            cells.append(f"confirm_frames {confirm}: {min(rates):.1f}-{max(rates):.1f} ({worst:.2f} EV)")
+        print(f"  sigma {sigma:.2f} EV | " + " | ".join(cells), flush=True)
 
 
 if __name__ == "__main__":

@@ -3,16 +3,11 @@
 A command computed from frame t lands on t + 1 + latency; after a 10 EV brightness step the
 level must be within 0.5 EV of its target in at most 3 + latency frames, without overshooting
 by more than 0.5 EV, and steady scenes must not make the exposure dither."""
-import math
-from dataclasses import replace
-
-import numpy as np
 import pytest
 import torch
 
 from neural_ae_ros.ae import ControllerSettings, ExposureController, Observation, make_method
-from neural_ae_ros.ae.base import INPUT_HISTOGRAMS, AutoExposureMethod, ExposureDecision
-from neural_ae_ros.ae.step_response import run_step
+from neural_ae_ros.ae.step_response import run_step, steady_dithering
 from neural_ae_ros.imaging.exposure import CameraExposureInfo, FrameExposure
 
 torch.set_num_threads(1)
@@ -106,46 +101,11 @@ def test_new_camera_session_resets_the_controller():
     assert ctrl.last_command.session_id == cam.session_id + 1
 
 
-class _NoisyMeanMethod(AutoExposureMethod):
-    """Brings the mean level to mid-range, off by seeded Gaussian noise of ``sigma_ev`` per frame
-    (what a network deciding from a noisy frame does)."""
-
-    name = "noisy_mean_test"
-    inputs = frozenset({INPUT_HISTOGRAMS})
-
-    def __init__(self, sigma_ev, seed=0):
-        self.sigma_ev, self.rng = sigma_ev, np.random.default_rng(seed)
-
-    def next_exposure(self, obs):
-        mid = 0.5 * (obs.white_level_dn - obs.black_level_dn)
-        u = mid / (obs.mean_level_dn - obs.black_level_dn) * 2.0 ** self.rng.normal(0.0, self.sigma_ev)
-        return ExposureDecision(u)
-
-
-def _steady_sign_changes(confirm_frames, frames=200):
-    """A steady scene with the noisy method, commands applied on the next frame: sign changes
-    of the exposure step over the frames after the first 20."""
-    ctrl = ExposureController(_NoisyMeanMethod(0.12), _cam(), confirm_frames=confirm_frames)
-    black, white = 64.0, 4095.0
-    scene_dn_per_s = 0.5 * (white - black) / 0.004  # mid-range at 4 ms
-    exposure = FrameExposure(0.004, 1.0, 0, -1)
-    log_e = []
-    for i in range(frames):
-        level = black + min(scene_dn_per_s * exposure.effective_exposure_s, white - black)
-        cmd = ctrl.update(Observation(replace(exposure, frame_index=i), mean_level_dn=level,
-                                      white_level_dn=white, black_level_dn=black))
-        exposure = replace(cmd, source_frame_index=i)
-        log_e.append(math.log2(exposure.effective_exposure_s))
-    steps = np.diff(log_e[20:])
-    signs = np.sign(steps[np.abs(steps) > 1e-6])
-    return int(np.sum(signs[1:] != signs[:-1])), float(np.max(np.abs(np.array(log_e[20:]) - math.log2(0.004))))
-
-
 def test_confirmation_stops_a_noisy_method_dithering():
     """0.12 EV of decision noise beats the 0.1 EV deadband alone on most frames; asking 3 frames
     to agree (then averaging) keeps the exposure still (at most 2 sign changes per 100 frames)
     and within 0.2 EV of the target, over 1000 steady frames."""
-    without, _ = _steady_sign_changes(1, frames=1020)
-    with_confirmation, worst_ev = _steady_sign_changes(3, frames=1020)
-    assert without >= 200, without
-    assert with_confirmation <= 20 and worst_ev <= 0.2, (with_confirmation, worst_ev)
+    without = steady_dithering(0.12, ControllerSettings(confirm_frames=1), frames=1020)
+    with_confirmation = steady_dithering(0.12, ControllerSettings(confirm_frames=3), frames=1020)
+    assert without["sign_changes"] >= 200, without
+    assert with_confirmation["sign_changes"] <= 20 and with_confirmation["worst_ev"] <= 0.2, with_confirmation

@@ -14,14 +14,14 @@ import numpy as np
 
 from neural_ae_ros.evaluation.loop_scores import TraceRow, oscillation, step_events
 from neural_ae_ros.imaging.camera import ExposureScheduler, SimulatedSensor
-from neural_ae_ros.imaging.exposure import CameraExposureInfo
+from neural_ae_ros.imaging.exposure import CameraExposureInfo, FrameExposure
 from neural_ae_ros.imaging.sensor import SensorParams
 from neural_ae_ros.scenes.illumination_events import IlluminationEvent
 
-from .base import INPUT_RAW, Observation, make_method
+from .base import INPUT_HISTOGRAMS, INPUT_RAW, AutoExposureMethod, ExposureDecision, Observation, make_method
 from .controller import ControllerSettings, ExposureController
 
-__all__ = ["textured_scene", "StepRun", "run_step"]
+__all__ = ["textured_scene", "StepRun", "run_step", "NoisyMeanMethod", "steady_dithering"]
 
 
 def textured_scene(height: int = 96, width: int = 128, mean_e_per_s: float = 2.0e5, seed: int = 0,
@@ -94,3 +94,44 @@ def run_step(method: str = "average", step_ev: float = 10.0, latency: int = 2, f
     rec = step_events(trace, [event], target, black, limits=lim)[0]
     osc = oscillation([r for r in trace if r.frame_index < step_frame], guard=10)
     return StepRun(trace, event, rec, osc, target, modes)
+
+
+class NoisyMeanMethod(AutoExposureMethod):
+    """Brings the mean level to mid-range, off by seeded Gaussian noise of ``sigma_ev`` (EV) per
+    decision: a stand-in for a network deciding from noisy frames (not registered)."""
+
+    name = "noisy_mean"
+    inputs = frozenset({INPUT_HISTOGRAMS})
+
+    def __init__(self, sigma_ev: float, seed: int = 0) -> None:
+        self.sigma_ev, self.rng = float(sigma_ev), np.random.default_rng(seed)
+
+    def next_exposure(self, obs: Observation) -> ExposureDecision:
+        mid = 0.5 * (obs.white_level_dn - obs.black_level_dn)
+        u = mid / (obs.mean_level_dn - obs.black_level_dn) * 2.0 ** self.rng.normal(0.0, self.sigma_ev)
+        return ExposureDecision(u)
+
+
+def steady_dithering(sigma_ev: float, settings: Optional[ControllerSettings] = None, frames: int = 1020,
+                     seed: int = 0, guard: int = 20) -> Dict:
+    """A steady scene at mid-range under :class:`NoisyMeanMethod`, each command applied on the next
+    frame: ``sign_changes`` of the exposure step and ``frames_scored`` after the first ``guard``
+    frames, and ``worst_ev``, the largest distance (EV) of the exposure from the right one."""
+    cam = CameraExposureInfo.from_yaml()
+    ctrl = ExposureController(NoisyMeanMethod(sigma_ev, seed), cam, settings)
+    black, white = 64.0, 4095.0
+    right_s = 0.004
+    dn_per_s = 0.5 * (white - black) / right_s  # the scene: mid-range at 4 ms
+    exposure = FrameExposure(right_s, 1.0, 0, -1)
+    log_e = []
+    for i in range(frames):
+        level = black + min(dn_per_s * exposure.effective_exposure_s, white - black)
+        cmd = ctrl.update(Observation(replace(exposure, frame_index=i), mean_level_dn=level,
+                                      white_level_dn=white, black_level_dn=black))
+        exposure = replace(cmd, source_frame_index=i)
+        log_e.append(math.log2(exposure.effective_exposure_s))
+    kept = np.asarray(log_e[guard:])
+    steps = np.diff(kept)
+    signs = np.sign(steps[np.abs(steps) > 1e-6])
+    return {"sign_changes": int(np.sum(signs[1:] != signs[:-1])), "frames_scored": int(steps.size),
+            "worst_ev": float(np.max(np.abs(kept - math.log2(right_s))))}

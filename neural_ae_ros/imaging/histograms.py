@@ -210,12 +210,11 @@ def histogram_stack(
     return hist, mean
 
 
-def warm_up(*raw_like: np.ndarray) -> None:
-    """Compile (or load from the on-disk cache) the compiled histogram path for arrays like
-    ``raw_like`` (same dtype, layout and writeability: a ROS message buffer is read-only), so
-    that a node's first frame does not pay ~0.5 s. Small copies are used; nothing is kept."""
-    for raw in raw_like or (np.zeros((16, 16), np.uint16),):
-        histogram_stack(raw, return_mean=True)
+def warm_up(raw_like: np.ndarray) -> None:
+    """Compile (or load from the on-disk cache) the compiled histogram path for frames like
+    ``raw_like`` (a small frame of the same dtype, layout and writeability: a ROS message
+    buffer is read-only), so that a node's first frame does not pay ~0.5 s."""
+    histogram_stack(raw_like, return_mean=True)
 
 
 def _regions_from_cells(cells: np.ndarray, seg_starts) -> np.ndarray:
