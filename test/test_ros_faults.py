@@ -315,6 +315,49 @@ def test_a_node_stops_on_a_signal_with_one_line_and_no_traceback(tmp_path, ros_n
     assert f"stopping on {word}" in text, text
 
 
+# A node whose timer callback is hit by SIGINT inside a call into C++: pybind11 turns the
+# StopRequested raised by the signal handler into a RuntimeError (seen in CI on the camera bridge
+# as "Unable to convert call argument '0' to Python object"). ``swallow``: the callback's guard
+# catches that RuntimeError, as a node's ``except Exception`` guard would.
+_DISGUISED_STOP_NODE = """
+import os, signal, sys
+from rclpy.node import Node
+from neural_ae_ros.ros.run import StopRequested, run_node
+
+SWALLOW = sys.argv[1] == "swallow"
+
+class DisguisedStop(Node):
+    def __init__(self):
+        super().__init__("disguised_stop")
+        self.create_timer(0.05, self.tick)
+
+    def tick(self):
+        try:
+            try:
+                os.kill(os.getpid(), signal.SIGINT)
+                for _ in range(10 ** 6):  # the handler runs at the next bytecode
+                    pass
+            except StopRequested as stop:
+                raise RuntimeError("Unable to convert call argument '0' to Python object") from None
+        except RuntimeError as exc:
+            if not SWALLOW:
+                raise
+            self.get_logger().error(f"callback guard: {exc}")
+
+sys.exit(run_node(DisguisedStop))
+"""
+
+
+@pytest.mark.parametrize("swallow", ["raise", "swallow"])
+def test_a_stop_signal_disguised_as_an_rclpy_error_is_still_a_clean_stop(tmp_path, swallow):
+    p = subprocess.run([sys.executable, "-c", _DISGUISED_STOP_NODE, swallow], capture_output=True, text=True,
+                       timeout=30, cwd=tmp_path)
+    out = (p.stdout + p.stderr).strip()
+    assert p.returncode == 0, out
+    assert "unexpected error" not in out and "Traceback" not in out, out
+    assert "stopping on SIGINT" in out, out
+
+
 def test_a_bad_start_up_setting_is_one_fatal_line_and_exit_code_1(tmp_path):
     p = subprocess.run([sys.executable, "-m", "neural_ae_ros.ros.camera_bridge", "--ros-args", "-p", "height:=201"],
                        capture_output=True, text=True, timeout=60)

@@ -7,7 +7,9 @@ Process life, the same for every node:
 - SIGINT (Ctrl-C) and SIGTERM stop the node cleanly: one info line, exit code 0, the node and
   the DDS participant destroyed (Fast DDS then removes its shared-memory files).
 - An exception escaping a callback (nodes guard their callbacks, so this is a bug) ends the
-  node with one fatal line and exit code 1.
+  node with one fatal line and exit code 1. Once a stop signal has arrived, an exception is the
+  stop itself: a signal landing inside a pybind11 call into rclpy comes out as a RuntimeError
+  ("Unable to convert call argument"), and that is a clean stop, not a crash.
 - A node started by a command (``NEURAL_AE_PARENT_PID`` set, see :mod:`.processes`) stops when
   that command is gone, besides the kernel's parent-death signal.
 - Stale Fast DDS shared-memory files of dead processes are removed at start.
@@ -39,8 +41,16 @@ class StopRequested(BaseException):
     (a signal landing inside a long callback, e.g. the camera's capture, would be lost)."""
 
 
+#: Name of the stop signal received (None before one arrives). Checked after every spin slice, so
+#: a stop whose exception was turned into another one (or swallowed by a callback's guard) on its
+#: way out of rclpy's C++ still stops the node.
+_stop_signal: Optional[str] = None
+
+
 def _raise_stop(signum, _frame) -> None:
-    raise StopRequested(signal.Signals(signum).name)
+    global _stop_signal
+    _stop_signal = signal.Signals(signum).name
+    raise StopRequested(_stop_signal)
 
 
 def _show_traceback() -> bool:
@@ -88,6 +98,8 @@ def run_node(factory: Callable[[], Node], args=None,
         executor.add_node(node)
         while rclpy.ok():
             executor.spin_once(timeout_sec=_SPIN_SLICE_S)
+            if _stop_signal is not None:
+                raise StopRequested(_stop_signal)
             if parent_is_gone():
                 logger.warning("the process that started this node is gone: stopping")
                 break
@@ -97,6 +109,10 @@ def run_node(factory: Callable[[], Node], args=None,
     except ExternalShutdownException:
         pass
     except Exception as exc:  # noqa: BLE001 - one fatal line, not a traceback
+        if _stop_signal is not None:  # the stop signal, disguised by the C++ layer it crossed
+            (node.get_logger() if node is not None else rclpy.logging.get_logger(name)).info(
+                f"stopping on {_stop_signal} (it interrupted a call into rclpy: {type(exc).__name__})")
+            return code
         if _show_traceback():
             traceback.print_exc()
         (node.get_logger() if node is not None else rclpy.logging.get_logger(name)).fatal(
