@@ -337,7 +337,7 @@ class DisguisedStop(Node):
                 os.kill(os.getpid(), signal.SIGINT)
                 for _ in range(10 ** 6):  # the handler runs at the next bytecode
                     pass
-            except StopRequested as stop:
+            except StopRequested:
                 raise RuntimeError("Unable to convert call argument '0' to Python object") from None
         except RuntimeError as exc:
             if not SWALLOW:
