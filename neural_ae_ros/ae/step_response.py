@@ -115,23 +115,22 @@ class NoisyMeanMethod(AutoExposureMethod):
 def steady_dithering(sigma_ev: float, settings: Optional[ControllerSettings] = None, frames: int = 1020,
                      seed: int = 0, guard: int = 20) -> Dict:
     """A steady scene at mid-range under :class:`NoisyMeanMethod`, each command applied on the next
-    frame: ``sign_changes`` of the exposure step and ``frames_scored`` after the first ``guard``
-    frames, and ``worst_ev``, the largest distance (EV) of the exposure from the right one."""
+    frame, scored by :func:`~neural_ae_ros.evaluation.loop_scores.oscillation` after the first
+    ``guard`` frames (``sign_changes``, ``sign_changes_per_100_frames``, ``frames_scored``, ...),
+    plus ``worst_ev``, the largest distance (EV) of the exposure from the right one after ``guard``."""
     cam = CameraExposureInfo.from_yaml()
     ctrl = ExposureController(NoisyMeanMethod(sigma_ev, seed), cam, settings)
     black, white = 64.0, 4095.0
     right_s = 0.004
     dn_per_s = 0.5 * (white - black) / right_s  # the scene: mid-range at 4 ms
     exposure = FrameExposure(right_s, 1.0, 0, -1)
-    log_e = []
+    trace: List[TraceRow] = []
     for i in range(frames):
         level = black + min(dn_per_s * exposure.effective_exposure_s, white - black)
+        trace.append(TraceRow(i, exposure.exposure_time_s, exposure.analog_gain, level, i > 0,
+                              exposure.source_frame_index))
         cmd = ctrl.update(Observation(replace(exposure, frame_index=i), mean_level_dn=level,
                                       white_level_dn=white, black_level_dn=black))
         exposure = replace(cmd, source_frame_index=i)
-        log_e.append(math.log2(exposure.effective_exposure_s))
-    kept = np.asarray(log_e[guard:])
-    steps = np.diff(kept)
-    signs = np.sign(steps[np.abs(steps) > 1e-6])
-    return {"sign_changes": int(np.sum(signs[1:] != signs[:-1])), "frames_scored": int(steps.size),
-            "worst_ev": float(np.max(np.abs(kept - math.log2(right_s))))}
+    worst = max(abs(math.log2(r.effective_exposure_s / right_s)) for r in trace[guard:])
+    return {**oscillation(trace, guard=guard), "worst_ev": worst}

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Deque, Dict, List, Optional, Sequence, TextIO
 
-from .main import Terminated
+from neural_ae_ros.stop_signals import Terminated, exit_code
 
 #: Log lines kept per node for the report of a node that died.
 LAST_LINES = 15
@@ -179,7 +179,8 @@ def _run(args) -> int:
             if dead is None:
                 time.sleep(0.1)
     except (KeyboardInterrupt, Terminated) as exc:  # Ctrl-C / SIGTERM: a requested stop, reported as one
-        stop_signal, stop_code = ("SIGINT", 130) if isinstance(exc, KeyboardInterrupt) else ("SIGTERM", 143)
+        stop_signal = "SIGINT" if isinstance(exc, KeyboardInterrupt) else "SIGTERM"
+        stop_code = exit_code(stop_signal)
     finally:
         with signals_ignored():  # no second Ctrl-C may cut the stop short (orphans, shared memory)
             codes = stop_processes([p.proc for p in procs], timeout_s=STOP_TIMEOUT_S)

@@ -4,9 +4,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
-import signal
 import sys
 import traceback
+
+from neural_ae_ros import stop_signals
+from neural_ae_ros.stop_signals import Terminated
 
 #: Modules that contribute sub-commands through ``add_commands(subparsers)``.
 COMMAND_MODULES = (
@@ -24,23 +26,13 @@ COMMAND_MODULES = (
 )
 
 
-class Terminated(Exception):
-    """SIGTERM arrived: unwind like Ctrl-C (clean-up runs), then exit 143."""
+def _stop_exception(name: str) -> BaseException:
+    return KeyboardInterrupt() if name == "SIGINT" else Terminated()
 
 
-#: The signal that arrived, set by the handlers: an exception raised inside a C++ -> Python call
-#: (rclpy's pybind11 callbacks) reaches us re-wrapped as a RuntimeError, and is still a stop.
-_RECEIVED = {"signal": None}
-
-
-def _on_sigterm(signum, frame):
-    _RECEIVED["signal"] = "SIGTERM"
-    raise Terminated()
-
-
-def _on_sigint(signum, frame):
-    _RECEIVED["signal"] = "SIGINT"
-    raise KeyboardInterrupt()
+def _stopped(command: str, name: str) -> int:
+    print(f"neural-ae {command}: {'interrupted' if name == 'SIGINT' else 'terminated'} ({name})", file=sys.stderr)
+    return stop_signals.exit_code(name)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,33 +55,25 @@ def main(argv: list[str] | None = None) -> int:
     # One line, never a traceback, for what a user can cause: Ctrl-C, SIGTERM, bad input
     # (NEURAL_AE_TRACEBACK=1 shows the traceback). The commands' clean-up (stopping node
     # processes, shared memory) runs in their finally blocks before this prints.
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
-    previous_int = signal.signal(signal.SIGINT, _on_sigint)
+    restore = stop_signals.install(_stop_exception)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
-        print(f"neural-ae {args.command}: interrupted (SIGINT)", file=sys.stderr)
-        return 130
-    except Terminated:
-        print(f"neural-ae {args.command}: terminated (SIGTERM)", file=sys.stderr)
-        return 143
+        return _stopped(args.command, "SIGINT")
     except SystemExit:
         raise
     except Exception as exc:  # noqa: BLE001
-        if _RECEIVED["signal"] == "SIGTERM":  # Terminated re-wrapped by a C++ extension on its way up
-            print(f"neural-ae {args.command}: terminated (SIGTERM)", file=sys.stderr)
-            return 143
-        if _RECEIVED["signal"] == "SIGINT":  # likewise KeyboardInterrupt
-            print(f"neural-ae {args.command}: interrupted (SIGINT)", file=sys.stderr)
-            return 130
+        # Terminated, or a stop re-wrapped by a C++ extension on its way up (see stop_signals)
+        stop = "SIGTERM" if isinstance(exc, Terminated) else stop_signals.received()
+        if stop:
+            return _stopped(args.command, stop)
         if os.environ.get("NEURAL_AE_TRACEBACK", "") not in ("", "0"):
             traceback.print_exc()
         one_line = " ".join(str(exc).split())  # e.g. a YAML error spans several lines
         print(f"neural-ae {args.command}: error: {type(exc).__name__}: {one_line}", file=sys.stderr)
         return 1
     finally:
-        signal.signal(signal.SIGTERM, previous)
-        signal.signal(signal.SIGINT, previous_int)
+        restore()
 
 
 if __name__ == "__main__":

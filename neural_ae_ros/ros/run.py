@@ -28,6 +28,8 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
+from neural_ae_ros import stop_signals
+
 from .dds import clean_stale_shm, configure_middleware
 from .processes import parent_is_gone
 
@@ -39,18 +41,6 @@ class StopRequested(BaseException):
     """A signal or the parent's death asked the node to stop (not an error). A BaseException,
     like KeyboardInterrupt: callbacks guarded with ``except Exception`` must not swallow it
     (a signal landing inside a long callback, e.g. the camera's capture, would be lost)."""
-
-
-#: Name of the stop signal received (None before one arrives). Checked after every spin slice, so
-#: a stop whose exception was turned into another one (or swallowed by a callback's guard) on its
-#: way out of rclpy's C++ still stops the node.
-_stop_signal: Optional[str] = None
-
-
-def _raise_stop(signum, _frame) -> None:
-    global _stop_signal
-    _stop_signal = signal.Signals(signum).name
-    raise StopRequested(_stop_signal)
 
 
 def _show_traceback() -> bool:
@@ -76,14 +66,13 @@ def run_node(factory: Callable[[], Node], args=None,
 
     torch.set_num_threads(int(os.environ.get("NEURAL_AE_TORCH_THREADS", "1")))
     name = re.sub(r"(?<!^)(?=[A-Z])", "_", getattr(factory, "__name__", "node")).lower()
-    signal.signal(signal.SIGTERM, _raise_stop)
-    signal.signal(signal.SIGINT, _raise_stop)
+    stop_signals.install(StopRequested)
     node = None
     code = 0
+    logger = rclpy.logging.get_logger(name)  # the node's own once it exists
     try:
         rclpy.init(args=args if args is not None else sys.argv,
                    signal_handler_options=SignalHandlerOptions.NO)
-        logger = rclpy.logging.get_logger(name)
         try:
             node = factory()
             logger = node.get_logger()
@@ -98,26 +87,24 @@ def run_node(factory: Callable[[], Node], args=None,
         executor.add_node(node)
         while rclpy.ok():
             executor.spin_once(timeout_sec=_SPIN_SLICE_S)
-            if _stop_signal is not None:
-                raise StopRequested(_stop_signal)
+            if stop_signals.received():  # a stop re-wrapped or swallowed on its way out of rclpy
+                raise StopRequested(stop_signals.received())
             if parent_is_gone():
                 logger.warning("the process that started this node is gone: stopping")
                 break
     except StopRequested as stop:
-        (node.get_logger() if node is not None else rclpy.logging.get_logger(name)).info(
-            f"stopping on {stop}")
+        logger.info(f"stopping on {stop}")
     except ExternalShutdownException:
         pass
     except Exception as exc:  # noqa: BLE001 - one fatal line, not a traceback
-        if _stop_signal is not None:  # the stop signal, disguised by the C++ layer it crossed
-            (node.get_logger() if node is not None else rclpy.logging.get_logger(name)).info(
-                f"stopping on {_stop_signal} (it interrupted a call into rclpy: {type(exc).__name__})")
-            return code
-        if _show_traceback():
-            traceback.print_exc()
-        (node.get_logger() if node is not None else rclpy.logging.get_logger(name)).fatal(
-            f"stopped by an unexpected error: {type(exc).__name__}: {exc}")
-        code = 1
+        if stop_signals.received():  # the stop signal, re-wrapped by the C++ layer it crossed
+            logger.info(f"stopping on {stop_signals.received()} (it interrupted a call into rclpy: "
+                        f"{type(exc).__name__})")
+        else:
+            if _show_traceback():
+                traceback.print_exc()
+            logger.fatal(f"stopped by an unexpected error: {type(exc).__name__}: {exc}")
+            code = 1
     finally:
         # no second signal may interrupt the clean-up (Fast DDS frees its shared memory here)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
