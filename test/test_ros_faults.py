@@ -193,15 +193,18 @@ def test_detector_lifecycle_without_autostart_waits_for_configure_and_activate(t
 NEURAL_AE = str(Path(sys.executable).parent / "neural-ae")
 
 
-def _neural_ae(*args, log):
+def _neural_ae(*args, log, **env):
     return subprocess.Popen([NEURAL_AE, *args], stdout=log,
-                            stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+                            stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONUNBUFFERED="1", **env))
 
 
 def test_sigkill_of_neural_ae_loop_leaves_no_orphan_nodes_and_their_shm_is_cleaned(tmp_path):
     log = open(tmp_path / "loop.log", "w")
+    # a domain of its own: a live participant elsewhere that still knew the killed nodes would
+    # (rightly) keep their ports mapped
+    own_domain = str((int(os.environ.get("ROS_DOMAIN_ID") or "0") + 121) % 232)
     loop = _neural_ae("loop", "--frames", "100000", "--width", "128", "--height", "96", "--fps", "10",
-                      "--log-dir", str(tmp_path / "nodes"), log=log)
+                      "--log-dir", str(tmp_path / "nodes"), log=log, ROS_DOMAIN_ID=own_domain)
     try:
         assert wait_for(lambda: len(children_of(loop.pid)) >= 3, timeout=60), (tmp_path / "loop.log").read_text()
         nodes = children_of(loop.pid)

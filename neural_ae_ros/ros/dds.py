@@ -9,7 +9,7 @@ import os
 import re
 import time
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Set
 
 from neural_ae_ros.config import config_path
 from neural_ae_ros.ros.processes import pid_alive
@@ -39,6 +39,9 @@ def configure_middleware(environ=None) -> dict:
 #: lock file ``<base>_el`` (exclusive lock held by the owner while it lives) and per port
 #: ``<base>``, ``<base>_el``/``<base>_sl`` and the semaphore ``sem.<base>_mutex``. A lock file
 #: that no live process holds marks the group as stale (what ``fastdds shm clean`` checks).
+#: A process that only *sends* to a port opens it (creating it again if its listener is gone) without
+#: any lock file, so such a port outlives everyone: it is stale when no live process maps it
+#: (``/proc/<pid>/maps``). Without this, every run left port files behind (126 on one machine).
 SHM_DIR = Path("/dev/shm")
 _LOCK_FILE = re.compile(r"^(?P<base>(?:fastrtps|fastdds)_[A-Za-z0-9_]+?)_(?:el|sl)$")
 _SHM_FILE = re.compile(r"^(?:sem\.)?(?:fastrtps|fastdds)_")
@@ -74,9 +77,27 @@ def _flocked_inodes() -> Dict[int, int]:
     return held
 
 
+def _mapped_shm_names(shm_dir: Path = SHM_DIR) -> Set[str]:
+    """Names of files in ``shm_dir`` that some live process has mapped (from /proc/*/maps; a
+    process whose maps cannot be read is skipped, so run the cleaner as the nodes' user)."""
+    prefix = str(shm_dir).rstrip("/") + "/"
+    mapped: Set[str] = set()
+    for maps in Path("/proc").glob("[0-9]*/maps"):
+        try:
+            text = maps.read_text()
+        except OSError:
+            continue
+        for line in text.splitlines():
+            at = line.find(prefix)
+            if at >= 0:
+                mapped.add(line[at + len(prefix):].split(" ", 1)[0])
+    return mapped
+
+
 def stale_shm_groups(shm_dir: Path = SHM_DIR, min_age_s: float = 3.0) -> Dict[str, List[str]]:
-    """``base -> file names`` of Fast DDS segments/ports whose lock file no live process holds
-    and that are older than ``min_age_s`` s (a segment being created right now is not stale)."""
+    """``base -> file names`` of Fast DDS segments/ports that no live process uses, older than
+    ``min_age_s`` s (a segment being created right now is not stale). In use: a live process holds
+    its lock file, or, for a port without lock files (opened by senders only), maps it."""
     held = _flocked_inodes()
     names = fastdds_shm_files(shm_dir)
     bases: Dict[str, List[str]] = {}
@@ -99,6 +120,18 @@ def stale_shm_groups(shm_dir: Path = SHM_DIR, min_age_s: float = 3.0) -> Dict[st
             bases[base] = None
             continue
         bases.setdefault(base, [])
+    # ports/segments with no lock file at all: stale unless a live process maps them
+    lockless = [n for n in names if not n.startswith("sem.") and not _LOCK_FILE.match(n)
+                and n not in bases and f"{n}_el" not in names and f"{n}_sl" not in names]
+    if lockless:
+        mapped = _mapped_shm_names(shm_dir)
+        for name in lockless:
+            try:
+                age_s = now - os.stat(shm_dir / name).st_mtime
+            except FileNotFoundError:
+                continue
+            in_use = name in mapped or f"sem.{name}_mutex" in mapped
+            bases[name] = None if in_use or age_s < min_age_s else []
     stale = {}
     for base, mark in bases.items():
         if mark is None:
