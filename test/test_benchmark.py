@@ -96,3 +96,35 @@ def test_repeats_draw_kappa_sides_so_the_std_is_zero_only_when_sides_agree(pairs
                       cache_dir=tmp_path / "c", weights_dir=weights, n_boot=20, progress=False, log=lambda *_: None)
     cell = r["methods"]["average"]["10"]
     assert np.isfinite(cell["map_mean"]) and cell["map_std"] >= 0
+
+
+def test_shards_fill_one_cache_and_the_report_equals_an_unsharded_run(pairs, weights, tmp_path):
+    methods = ["average", "histogram_nn", "oracle"]
+    kw = dict(weights_dir=weights, shared_detector=True, n_boot=50, progress=False)
+    whole = run_benchmark(pairs, methods, SETTINGS, cache_dir=tmp_path / "whole", log=lambda *_: None, **kw)
+    logs = []
+    for i in range(2):  # what two parallel processes would do, one after the other here
+        assert run_benchmark(pairs, methods, SETTINGS, cache_dir=tmp_path / "sharded", shard=(i, 2),
+                             log=logs.append, **kw) == {}
+    assert any("shard 0/2 done (2 pairs)" in s for s in logs) and any("shard 1/2 done (1 pairs)" in s for s in logs)
+    logs = []
+    report = run_benchmark(pairs, methods, SETTINGS, cache_dir=tmp_path / "sharded", log=logs.append, **kw)
+    assert any("3 pairs cached" in s for s in logs), logs
+    for m in methods:
+        assert report["methods"][m]["4"]["map_mean"] == whole["methods"][m]["4"]["map_mean"]
+    assert report["detector_device"] == "cpu"
+
+
+def test_device_and_shard_errors_say_what_is_wrong(pairs, weights, tmp_path):
+    from neural_ae_ros.evaluation.headroom_run import in_shard
+
+    with pytest.raises(ValueError, match="only cpu and cuda"):
+        run_benchmark(pairs, ["average"], SETTINGS, cache_dir=tmp_path / "c", weights_dir=weights,
+                      shared_detector=True, progress=False, log=lambda *_: None, device="mps")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA device here"):
+            run_benchmark(pairs, ["average"], SETTINGS, cache_dir=tmp_path / "c", weights_dir=weights,
+                          shared_detector=True, progress=False, log=lambda *_: None, device="cuda")
+    with pytest.raises(ValueError, match="needs 0 <= I < N"):
+        in_shard(0, (2, 2))
+    assert [i for i in range(5) if in_shard(i, (1, 2))] == [1, 3] and in_shard(7, None)

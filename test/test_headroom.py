@@ -201,3 +201,26 @@ def test_channels_last_batch_detection_equals_the_runtime_path():
         n = min(len(r.scores), len(g["scores"]), 20)
         np.testing.assert_allclose(g["scores"][:n], r.scores.numpy()[:n], atol=1e-4)
         np.testing.assert_allclose(g["boxes"][:n], r.boxes.numpy()[:n], atol=1e-2)
+
+
+def test_headroom_run_in_shards_reports_what_one_run_reports(tmp_path):
+    """Two --shard processes fill one cache (here one after the other); the report made from it
+    equals a single run's; a shard run reports nothing and says so."""
+    from neural_ae_ros.evaluation.headroom_run import run_headroom
+    from neural_ae_ros.scenes.generate import generate_split
+
+    scenes = tmp_path / "pairs"
+    generate_split(scenes, "test", 3, seed=5, width=256, height=160, progress=False)
+    settings = HeadroomSettings(ev_sweep=(-1.0, 0.0, 1.0), shifts=(4.0,), methods=("average",), hflip=False)
+    kw = dict(n_boot=50, progress=False)
+    whole = run_headroom(scenes, settings, cache_dir=tmp_path / "whole", log=lambda *_: None, **kw)
+    logs = []
+    for i in (1, 0):
+        assert run_headroom(scenes, settings, cache_dir=tmp_path / "sharded", shard=(i, 2), log=logs.append, **kw) == {}
+    assert any("shard 1/2 done (1 scenes)" in s for s in logs) and any("shard 0/2 done (2 scenes)" in s for s in logs)
+    logs = []
+    report = run_headroom(scenes, settings, cache_dir=tmp_path / "sharded", log=logs.append, **kw)
+    assert any("3 cached" in s for s in logs), logs
+    assert report["detector_device"] == "cpu"
+    for key in ("sweep", "oracle_minus_average"):
+        assert report[key] == whole[key]

@@ -18,11 +18,11 @@ def _cmd(args) -> int:
         report = run_benchmark(args.scenes, args.methods, settings, json_out=args.json, cache_dir=args.cache_dir,
                       max_scenes=args.max_scenes, weights_dir=args.weights_dir,
                       shared_detector=args.shared_detector, progress=not args.no_progress,
-                      oracle_detector=args.oracle_detector)
+                      oracle_detector=args.oracle_detector, device=args.device, shard=args.shard)
     except (FileNotFoundError, ValueError, SceneDataError, CheckpointError) as e:
         print(f"benchmark: {e}", file=sys.stderr)
         return 2
-    if args.markdown:
+    if args.markdown and report:  # a --shard run reports nothing
         from pathlib import Path
 
         Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
@@ -32,6 +32,7 @@ def _cmd(args) -> int:
 
 
 def add_commands(subparsers) -> None:
+    from neural_ae_ros.cli.headroom import add_device_arguments
     from neural_ae_ros.evaluation.benchmark import AE_WEIGHTS_DIR, CLASSICAL, LEARNED
 
     p = subparsers.add_parser("benchmark", help="paper 000 Table 1: one-step AE from shifted exposures, AP@0.5, "
@@ -54,6 +55,7 @@ def add_commands(subparsers) -> None:
                    help="classical methods without a fine-tuned detector use the shipped one (reported)")
     p.add_argument("--max-scenes", type=int, default=None)
     p.add_argument("--threads", type=int, default=2)
+    add_device_arguments(p, "pair")
     p.add_argument("--no-hflip", action="store_true")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_cmd)

@@ -27,7 +27,7 @@ def _cmd_headroom(args) -> int:
     try:
         run_headroom(args.scenes, settings, cache_dir=args.cache, json_out=args.json, max_scenes=args.max_scenes,
                      n_boot=args.bootstrap, batch_size=args.batch_size, progress=not args.no_progress,
-                     cached_only=args.cached_only)
+                     cached_only=args.cached_only, device=args.device, shard=args.shard)
     except (CheckpointError, SceneDataError, ValueError) as e:
         print(f"headroom: {e}", file=sys.stderr)
         return 2
@@ -64,5 +64,29 @@ def add_commands(subparsers) -> None:
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--seed", type=int, default=1234, help="noise seed of the captures")
     p.add_argument("--threads", type=int, default=2)
+    add_device_arguments(p, "scene")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_cmd_headroom)
+
+
+def shard_spec(text: str):
+    """``I/N`` -> (I, N), for ``--shard``."""
+    import argparse
+
+    try:
+        index, count = (int(v) for v in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected I/N, e.g. 0/4") from None
+    if not (count >= 1 and 0 <= index < count):
+        raise argparse.ArgumentTypeError(f"{text!r}: needs 0 <= I < N")
+    return index, count
+
+
+def add_device_arguments(p, unit: str) -> None:
+    """``--device`` and ``--shard``, shared by headroom and benchmark."""
+    p.add_argument("--device", default="cpu",
+                   help="where the detector runs: cpu (default) or cuda; the sensor and ISP simulation stays on "
+                        "the CPU, so the noise draws are the same either way")
+    p.add_argument("--shard", type=shard_spec, default=None, metavar="I/N",
+                   help=f"measure only every N-th uncached {unit} from I and report nothing: N processes fill "
+                        f"one cache in parallel; run once more without --shard for the report")

@@ -42,7 +42,8 @@ from tqdm import tqdm
 from neural_ae_ros.classes import CLASS_NAMES
 from neural_ae_ros.config import DATA_DIR
 from neural_ae_ros.evaluation.headroom import PooledConfig, bootstrap_weights, oracle_choice, paired_difference
-from neural_ae_ros.evaluation.headroom_run import (PairCapture, _commit, _detect_all, _machine, load_cached,
+from neural_ae_ros.evaluation.headroom_run import (PairCapture, _commit, _detect_all, _machine, detector_to,
+                                                   device_name, in_shard, load_cached, model_device,
                                                    match_scene, save_cached)
 from neural_ae_ros.evaluation.reports import write_report
 
@@ -182,7 +183,7 @@ class MethodPolicy:
         feats = None
         if INPUT_FEATURES in self.ae.inputs:
             rgb = resize_rgb(cap.isp(raws).clamp(0, 1), self.detector.input_size)
-            feats = self.detector.model.extract_features(rgb)
+            feats = self.detector.model.extract_features(rgb.to(model_device(self.detector.model))).cpu()
         batch = FrameBatch([FrameExposure(t, k, frame_index=0) for _, t, k in shots],
                            mean_level_dn=np.array([mean_green_level(r) for r in raw_dn]), raw=raw_dn,
                            histograms=histogram_stack_torch(raws, int(cap.sensor.white_level_dn)), features=feats,
@@ -223,7 +224,12 @@ def method_exposures(method: MethodUnderTest, cap: PairCapture, settings: Benchm
 def run_benchmark(scenes, method_names: Sequence[str], settings: BenchmarkSettings, json_out=None,
                   cache_dir=None, max_scenes: Optional[int] = None, weights_dir=AE_WEIGHTS_DIR,
                   shared_detector: bool = False, batch_size: int = 8, n_boot: int = 1000,
-                  progress: bool = True, log: Callable = print, oracle_detector: Optional[str] = None) -> dict:
+                  progress: bool = True, log: Callable = print, oracle_detector: Optional[str] = None,
+                  device: str = "cpu", shard=None) -> dict:
+    """Run (or resume) Table 1 on a scene directory; returns and writes the report. ``device``:
+    where the detectors run (the simulation stays on the CPU). ``shard`` ``(I, N)``: measure only
+    every N-th uncached pair from I and report nothing (N processes fill one cache; a last run
+    without a shard reports)."""
     from neural_ae_ros.detector.dataset import SceneDataError, load_scene_index
     from neural_ae_ros.detector.inference import load_detector
 
@@ -232,7 +238,8 @@ def run_benchmark(scenes, method_names: Sequence[str], settings: BenchmarkSettin
     methods = resolve_methods(method_names, weights_dir, shared_detector, log, oracle_detector)
     runtimes, policies = {}, {}
     for m in methods:
-        runtimes[m.name] = load_detector(m.detector, score_threshold=settings.detector_score_threshold)
+        runtimes[m.name] = detector_to(load_detector(m.detector, score_threshold=settings.detector_score_threshold),
+                                       device)
         if m.name != "oracle":
             policies[m.name] = MethodPolicy(m, runtimes[m.name])
     records = load_scene_index(scenes)
@@ -245,6 +252,7 @@ def run_benchmark(scenes, method_names: Sequence[str], settings: BenchmarkSettin
     keys = {m.name: f"{skey}-{m.files_key()}" for m in methods}
     todo = [(i, r) for i, r in enumerate(records)
             if any(load_cached(cache_dir, f"{r.name}.{m.name}", keys[m.name]) is None for m in methods)]
+    todo = [(i, r) for i, r in todo if in_shard(i, shard)]
     per_pair = sum(len(settings.oracle_evs()) if m.name == "oracle" else 2 * len(settings.shifts) for m in methods)
     per_pair *= 2 if settings.hflip else 1
     log(f"benchmark: {len(records)} pairs x {len(methods)} methods ({per_pair} detector images per pair); "
@@ -274,10 +282,14 @@ def run_benchmark(scenes, method_names: Sequence[str], settings: BenchmarkSettin
             dt = time.perf_counter() - t0
             log(f"benchmark: first pair took {dt:.1f} s -> about {dt * len(todo) / 60:.1f} min for {len(todo)} pairs; "
                 f"the full protocol (400 pairs, 12 repeats: repeats are free) about {dt * 400 / 60:.0f} min "
-                f"on this machine ({_machine()})")
+                f"on this machine ({_machine()}; detectors on {device_name(device)})")
+    if shard is not None:
+        log(f"benchmark: shard {shard[0]}/{shard[1]} done ({len(todo)} pairs); run again without --shard to report")
+        return {}
     results = {m.name: [load_cached(cache_dir, f"{r.name}.{m.name}", keys[m.name]) for r in records] for m in methods}
     report = summarize_benchmark(records, results, methods, settings, runtimes, n_boot=n_boot)
     report.update(scenes=str(scenes.resolve()), commit=_commit(), machine=_machine(),
+                  detector_device=device_name(device),
                   wall_s=round(time.perf_counter() - t_start, 1), cache_dir=str(cache_dir))
     log(format_benchmark(report))
     if json_out:
