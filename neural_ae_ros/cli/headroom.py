@@ -73,13 +73,19 @@ def shard_spec(text: str):
     """``I/N`` -> (I, N), for ``--shard``."""
     import argparse
 
+    from neural_ae_ros.evaluation.headroom_run import check_shard
+
     try:
-        index, count = (int(v) for v in text.split("/"))
+        shard = tuple(int(v) for v in text.split("/"))
+        if len(shard) != 2:
+            raise ValueError
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r}: expected I/N, e.g. 0/4") from None
-    if not (count >= 1 and 0 <= index < count):
-        raise argparse.ArgumentTypeError(f"{text!r}: needs 0 <= I < N")
-    return index, count
+    try:
+        check_shard(shard)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return shard
 
 
 def add_device_arguments(p, unit: str) -> None:

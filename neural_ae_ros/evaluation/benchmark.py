@@ -42,9 +42,8 @@ from tqdm import tqdm
 from neural_ae_ros.classes import CLASS_NAMES
 from neural_ae_ros.config import DATA_DIR
 from neural_ae_ros.evaluation.headroom import PooledConfig, bootstrap_weights, oracle_choice, paired_difference
-from neural_ae_ros.evaluation.headroom_run import (PairCapture, _commit, _detect_all, _machine, detector_to,
-                                                   device_name, in_shard, load_cached, model_device,
-                                                   match_scene, save_cached)
+from neural_ae_ros.evaluation.headroom_run import (PairCapture, _commit, _detect_all, _machine, in_shard,
+                                                   load_cached, match_scene, save_cached)
 from neural_ae_ros.evaluation.reports import write_report
 
 __all__ = ["BenchmarkSettings", "MethodUnderTest", "resolve_methods", "run_benchmark", "summarize_benchmark",
@@ -183,7 +182,7 @@ class MethodPolicy:
         feats = None
         if INPUT_FEATURES in self.ae.inputs:
             rgb = resize_rgb(cap.isp(raws).clamp(0, 1), self.detector.input_size)
-            feats = self.detector.model.extract_features(rgb.to(model_device(self.detector.model))).cpu()
+            feats = self.detector.model.extract_features(rgb.to(self.detector.device)).cpu()
         batch = FrameBatch([FrameExposure(t, k, frame_index=0) for _, t, k in shots],
                            mean_level_dn=np.array([mean_green_level(r) for r in raw_dn]), raw=raw_dn,
                            histograms=histogram_stack_torch(raws, int(cap.sensor.white_level_dn)), features=feats,
@@ -231,15 +230,14 @@ def run_benchmark(scenes, method_names: Sequence[str], settings: BenchmarkSettin
     every N-th uncached pair from I and report nothing (N processes fill one cache; a last run
     without a shard reports)."""
     from neural_ae_ros.detector.dataset import SceneDataError, load_scene_index
-    from neural_ae_ros.detector.inference import load_detector
+    from neural_ae_ros.detector.inference import device_label, load_detector
 
     t_start = time.perf_counter()
     scenes = Path(scenes)
     methods = resolve_methods(method_names, weights_dir, shared_detector, log, oracle_detector)
     runtimes, policies = {}, {}
     for m in methods:
-        runtimes[m.name] = detector_to(load_detector(m.detector, score_threshold=settings.detector_score_threshold),
-                                       device)
+        runtimes[m.name] = load_detector(m.detector, score_threshold=settings.detector_score_threshold).to(device)
         if m.name != "oracle":
             policies[m.name] = MethodPolicy(m, runtimes[m.name])
     records = load_scene_index(scenes)
@@ -282,14 +280,14 @@ def run_benchmark(scenes, method_names: Sequence[str], settings: BenchmarkSettin
             dt = time.perf_counter() - t0
             log(f"benchmark: first pair took {dt:.1f} s -> about {dt * len(todo) / 60:.1f} min for {len(todo)} pairs; "
                 f"the full protocol (400 pairs, 12 repeats: repeats are free) about {dt * 400 / 60:.0f} min "
-                f"on this machine ({_machine()}; detectors on {device_name(device)})")
+                f"on this machine ({_machine()}; detectors on {device_label(device)})")
     if shard is not None:
         log(f"benchmark: shard {shard[0]}/{shard[1]} done ({len(todo)} pairs); run again without --shard to report")
         return {}
     results = {m.name: [load_cached(cache_dir, f"{r.name}.{m.name}", keys[m.name]) for r in records] for m in methods}
     report = summarize_benchmark(records, results, methods, settings, runtimes, n_boot=n_boot)
     report.update(scenes=str(scenes.resolve()), commit=_commit(), machine=_machine(),
-                  detector_device=device_name(device),
+                  detector_device=device_label(device),
                   wall_s=round(time.perf_counter() - t_start, 1), cache_dir=str(cache_dir))
     log(format_benchmark(report))
     if json_out:

@@ -139,52 +139,24 @@ def save_cached(cache_dir: Path, name: str, meta: dict, dets: dict) -> None:
 
 
 # ------------------------------------------------------------------------------- runner
-def model_device(model: torch.nn.Module) -> torch.device:
-    """The device a model's weights are on (where its inputs must go)."""
-    return next(model.parameters()).device
-
-
-def detector_to(det, device: str = "cpu"):
-    """Move a detector runtime's network to ``device`` ('cpu' or 'cuda[:N]'), channels-last
-    (~1.3x faster convolutions on CPU, same results). Only the network moves: the simulation
-    (sensor, ISP) and the decoding stay on the CPU, so a run's noise draws do not depend on
-    the device. A CUDA device that is not there is a ValueError that says so."""
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {device}: no CUDA device here (torch {torch.__version__})")
-    if dev.type not in ("cpu", "cuda"):
-        raise ValueError(f"--device {device}: only cpu and cuda are supported")
-    det.model.to(dev, memory_format=torch.channels_last)
-    return det
-
-
-def device_name(device: str) -> str:
-    dev = torch.device(device)
-    return f"cuda ({torch.cuda.get_device_name(dev)})" if dev.type == "cuda" else "cpu"
+def check_shard(shard) -> None:
+    """A shard ``(I, N)`` needs ``0 <= I < N`` (ValueError naming it otherwise); None is no shard."""
+    if shard is not None and not (shard[1] >= 1 and 0 <= shard[0] < shard[1]):
+        raise ValueError(f"--shard {shard[0]}/{shard[1]}: needs 0 <= I < N")
 
 
 def in_shard(index: int, shard) -> bool:
     """Whether item ``index`` (its place in the scene index) belongs to shard ``(I, N)``: every
     N-th from I; every item with ``shard`` None. Parallel processes over one cache split the
     work by place, whatever the others have finished already."""
-    if shard is None:
-        return True
-    i, n = shard
-    if not (n >= 1 and 0 <= i < n):
-        raise ValueError(f"--shard {i}/{n}: needs 0 <= I < N")
-    return index % n == i
+    check_shard(shard)
+    return shard is None or index % shard[1] == shard[0]
 
 
-@torch.inference_mode()
 def _detect_batch(det, x: torch.Tensor) -> list:
-    """``DetectorRuntime.detect_tensor`` with channels-last convolutions on the detector's
-    device, decoded on the CPU: (N, 3, h, w) -> numpy detection dicts."""
-    from neural_ae_ros.detector.postprocess import decode
-
-    dev = model_device(det.model)
-    out = det.model(x.to(dev).contiguous(memory_format=torch.channels_last))
-    dets = decode(out["heatmap"].float().cpu().contiguous(), out["box"].float().cpu().contiguous(),
-                  det.score_threshold, det.top_k, det.nms_iou)
+    """``DetectorRuntime.detect_tensor`` on a channels-last batch (the layout the runtime's
+    network has after ``to()``): (N, 3, h, w) -> numpy detection dicts."""
+    dets = det.detect_tensor(x.contiguous(memory_format=torch.channels_last))
     return [{k: v.numpy() for k, v in d.as_dict().items()} for d in dets]
 
 
@@ -253,13 +225,12 @@ def run_headroom(scenes, settings: HeadroomSettings, cache_dir=None, json_out=No
     ``shard`` ``(I, N)``: measure only every N-th uncached scene from I and report nothing
     (N processes fill one cache; a last run without a shard reports)."""
     from neural_ae_ros.detector.dataset import load_scene_index
-    from neural_ae_ros.detector.inference import load_detector
+    from neural_ae_ros.detector.inference import device_label, load_detector
 
     t_start = time.perf_counter()
     scenes = Path(scenes)
     det = load_detector(None if settings.checkpoint == "default" else settings.checkpoint,
-                        score_threshold=settings.detector_score_threshold)
-    detector_to(det, device)
+                        score_threshold=settings.detector_score_threshold).to(device)
     records = load_scene_index(scenes, det.classes)
     if max_scenes:
         records = records[:max_scenes]
@@ -292,7 +263,7 @@ def run_headroom(scenes, settings: HeadroomSettings, cache_dir=None, json_out=No
             if j == 0:
                 dt = time.perf_counter() - t0
                 log(f"headroom: first scene took {dt:.1f} s -> estimated {dt * len(todo) / 60:.1f} min for "
-                    f"{len(todo)} scenes on this machine ({_machine()}; detector on {device_name(device)})")
+                    f"{len(todo)} scenes on this machine ({_machine()}; detector on {device_label(device)})")
     if shard is not None:
         log(f"headroom: shard {shard[0]}/{shard[1]} done ({len(todo)} scenes); run again without --shard to report")
         return {}
@@ -301,7 +272,7 @@ def run_headroom(scenes, settings: HeadroomSettings, cache_dir=None, json_out=No
         results[rec.name] = (meta, dets)
     report = summarize(records, results, settings, det.classes, det.input_size, n_boot=n_boot)
     report.update(scenes=str(scenes.resolve()), commit=_commit(), machine=_machine(),
-                  detector_device=device_name(device),
+                  detector_device=device_label(device),
                   wall_s=round(time.perf_counter() - t_start, 1), cache_dir=str(cache_dir),
                   detector=dict(checkpoint=settings.checkpoint, commit=det.metadata.get("commit"),
                                 input_size=list(det.input_size)))
